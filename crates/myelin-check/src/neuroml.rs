@@ -1,0 +1,258 @@
+//! NeuroML's own rules, beyond what the LEMS core types say (the checks `jnml -validate` runs
+//! through the XSD and its semantic tests).
+
+use crate::components::id_index;
+use crate::Ctx;
+use myelin_diag::Diagnostic;
+use myelin_ir::{Component, Model};
+use std::collections::{HashMap, HashSet};
+
+/// Attributes that NeuroML's schema allows on every element although no core type declares them
+/// (metadata, not interpreted by the model).
+pub(crate) const SCHEMA_ONLY_ANY: &[&str] = &["metaid", "neuroLexId"];
+
+/// Attributes the NeuroML 2.3 schema allows on an element that its LEMS core type does not
+/// declare, by type name (from the XSD, `NeuroML_v2.3.1.xsd`).
+const SCHEMA_ONLY: &[(&str, &[&str])] = &[
+    ("cell", &["biophysicalProperties", "morphology"]),
+    ("cell2CaPools", &["biophysicalProperties", "morphology"]),
+    ("channelDensity", &["segment"]),
+    ("channelDensityGHK", &["segment"]),
+    ("channelDensityGHK2", &["segment"]),
+    ("channelDensityNernst", &["segment"]),
+    ("channelDensityNernstCa2", &["segment"]),
+    ("channelDensityVShift", &["segment"]),
+    ("channelPopulation", &["segment", "segmentGroup"]),
+    ("continuousConnection", &["postFractionAlong", "postSegment", "preFractionAlong", "preSegment"]),
+    ("electricalConnection", &["postFractionAlong", "postSegment", "preFractionAlong", "preSegment"]),
+    ("initMembPotential", &["segmentGroup"]),
+    ("instance", &["i", "j", "k"]),
+    ("network", &["temperature"]),
+    ("population", &["extracellularProperties"]),
+    ("region", &["space"]),
+    ("spikeThresh", &["segmentGroup"]),
+    ("q10Fixed", &["experimentalTemp"]),
+];
+
+/// Whether NeuroML's schema allows attribute `attr` on a component of type `type_name`
+/// (or any type it extends).
+pub(crate) fn schema_allows(model: &Model, type_name: &str, attr: &str) -> bool {
+    if SCHEMA_ONLY_ANY.contains(&attr) {
+        return true;
+    }
+    model
+        .type_chain(type_name)
+        .iter()
+        .any(|t| SCHEMA_ONLY.iter().any(|(name, attrs)| *name == t.name && attrs.contains(&attr)))
+}
+
+pub(crate) fn check(ctx: &mut Ctx<'_>) {
+    let model = ctx.model;
+    let ids = id_index(model);
+    for c in model.all_components() {
+        match c.type_name.as_str() {
+            "populationList" => population_list_size(ctx, c),
+            "morphology" => morphology(ctx, c),
+            "network" | "networkWithTemperature" => network(ctx, c),
+            _ => {}
+        }
+        if model.is_a(&c.type_name, "cell") {
+            for key in ["morphology", "biophysicalProperties"] {
+                if let Some(a) = c.attribute(key) {
+                    if !ids.contains_key(a.value.as_str()) {
+                        ctx.push(
+                            Diagnostic::error("dangling-reference", format!("`{key}` refers to `{}`, but no component has that id", a.value))
+                                .at(a.value_span),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `<population type="populationList" size="3">` must hold exactly `size` `<instance>`s.
+fn population_list_size(ctx: &mut Ctx<'_>, c: &Component) {
+    let Some(size) = c.attribute("size") else { return };
+    let instances = c.children.iter().filter(|k| k.type_name == "instance").count();
+    match size.value.trim().parse::<usize>() {
+        Ok(n) if n == instances => {}
+        // A warning: the instances decide what is simulated (the core type declares `size` as
+        // metadata), and an official example (Ex26) has this mismatch. `--strict` makes it fail.
+        Ok(n) => ctx.push(
+            Diagnostic::warning(
+                "population-size",
+                format!("population `{}` has size {n}, but lists {instances} instance{}", c.id.as_deref().unwrap_or(""), if instances == 1 { "" } else { "s" }),
+            )
+            .at(size.value_span),
+        ),
+        Err(_) => ctx.push(Diagnostic::error("bad-number", format!("population size must be a non-negative integer, found `{}`", size.value)).at(size.value_span)),
+    }
+}
+
+/// Segments' parents and segment groups' members and includes must exist in the morphology.
+fn morphology(ctx: &mut Ctx<'_>, m: &Component) {
+    let segments: HashSet<&str> = m.children.iter().filter(|k| k.type_name == "segment").filter_map(|k| k.id.as_deref()).collect();
+    let groups: HashSet<&str> = m.children.iter().filter(|k| k.type_name == "segmentGroup").filter_map(|k| k.id.as_deref()).collect();
+    for seg in m.children.iter().filter(|k| k.type_name == "segment") {
+        for p in seg.children.iter().filter(|k| k.type_name == "parent") {
+            if let Some(a) = p.attribute("segment") {
+                if !segments.contains(a.value.as_str()) {
+                    ctx.push(
+                        Diagnostic::error("dangling-reference", format!("parent segment `{}` does not exist in this morphology", a.value))
+                            .at(a.value_span),
+                    );
+                }
+            }
+        }
+    }
+    for g in m.children.iter().filter(|k| k.type_name == "segmentGroup") {
+        for k in &g.children {
+            let (key, set, what) = match k.type_name.as_str() {
+                "member" => ("segment", &segments, "segment"),
+                "include" => ("segmentGroup", &groups, "segment group"),
+                _ => continue,
+            };
+            if let Some(a) = k.attribute(key) {
+                if !set.contains(a.value.as_str()) {
+                    ctx.push(
+                        Diagnostic::error("dangling-reference", format!("{what} `{}` does not exist in this morphology", a.value)).at(a.value_span),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Populations named by projections, connections and inputs must exist, and cell indices must
+/// be within the population's size.
+fn network(ctx: &mut Ctx<'_>, net: &Component) {
+    // population id -> size (None when unknown)
+    let mut pops: HashMap<&str, Option<usize>> = HashMap::new();
+    for p in net.children.iter().filter(|k| ctx.model.is_a(&k.type_name, "basePopulation")) {
+        let Some(id) = p.id.as_deref() else { continue };
+        let size = if p.type_name == "populationList" {
+            Some(p.children.iter().filter(|k| k.type_name == "instance").count())
+        } else {
+            p.attribute("size").and_then(|a| a.value.trim().parse::<usize>().ok())
+        };
+        pops.insert(id, size);
+    }
+    let pop_ref = |ctx: &mut Ctx<'_>, c: &Component, key: &str| -> Option<(String, Option<usize>)> {
+        let a = c.attribute(key)?;
+        match pops.get(a.value.as_str()) {
+            Some(size) => Some((a.value.clone(), *size)),
+            None => {
+                let d = Diagnostic::error("dangling-reference", format!("`{key}` refers to population `{}`, which is not in network `{}`", a.value, net.id.as_deref().unwrap_or("")))
+                    .at(a.value_span);
+                let d = match crate::suggest::did_you_mean(&a.value, pops.keys().copied()) {
+                    Some(h) => d.with_note(h),
+                    None => d,
+                };
+                ctx.push(d);
+                None
+            }
+        }
+    };
+    for k in &net.children {
+        let ty = k.type_name.as_str();
+        let model = ctx.model;
+        if model.is_a(ty, "projection") || model.is_a(ty, "electricalProjection") || model.is_a(ty, "continuousProjection") {
+            let pre = pop_ref(ctx, k, "presynapticPopulation");
+            let post = pop_ref(ctx, k, "postsynapticPopulation");
+            for conn in &k.children {
+                for (key, pop) in [("preCellId", &pre), ("postCellId", &post), ("preCell", &pre), ("postCell", &post)] {
+                    if let (Some(a), Some((name, size))) = (conn.attribute(key), pop) {
+                        cell_index(ctx, a, name, *size, &pops);
+                    }
+                }
+            }
+        } else if ty == "inputList" || model.is_a(ty, "inputList") {
+            let pop = pop_ref(ctx, k, "population");
+            for input in &k.children {
+                if let (Some(a), Some((name, size))) = (input.attribute("target"), &pop) {
+                    cell_index(ctx, a, name, *size, &pops);
+                }
+            }
+        } else if ty == "explicitInput" {
+            if let Some(a) = k.attribute("target") {
+                target_path(ctx, a, &pops);
+            }
+        }
+    }
+}
+
+/// A cell reference inside a projection or input list: `../pop/3/cell`, `../pop[3]`, or a bare
+/// index.
+fn cell_index(ctx: &mut Ctx<'_>, a: &myelin_ir::Attribute, pop: &str, size: Option<usize>, pops: &HashMap<&str, Option<usize>>) {
+    let v = a.value.trim();
+    let index = if let Ok(i) = v.parse::<usize>() {
+        Some(i)
+    } else {
+        match parse_cell_path(v) {
+            Some((p, i)) => {
+                if p != pop {
+                    if !pops.contains_key(p) {
+                        ctx.push(Diagnostic::error("dangling-reference", format!("`{}` names population `{p}`, which does not exist", a.name)).at(a.value_span));
+                        return;
+                    }
+                    if p != pop {
+                        ctx.push(
+                            Diagnostic::error("dangling-reference", format!("`{}` names population `{p}`, but the projection connects `{pop}`", a.name))
+                                .at(a.value_span),
+                        );
+                        return;
+                    }
+                }
+                Some(i)
+            }
+            None => None,
+        }
+    };
+    if let (Some(i), Some(n)) = (index, size) {
+        if i >= n {
+            ctx.push(
+                Diagnostic::error("dangling-reference", format!("`{}` refers to cell {i} of `{pop}`, which has only {n} cell{}", a.name, if n == 1 { "" } else { "s" }))
+                    .at(a.value_span),
+            );
+        }
+    }
+}
+
+/// `pop[3]` or `pop/3/cell` as an explicit input's target.
+fn target_path(ctx: &mut Ctx<'_>, a: &myelin_ir::Attribute, pops: &HashMap<&str, Option<usize>>) {
+    let Some((p, i)) = parse_cell_path(a.value.trim()) else { return };
+    match pops.get(p) {
+        None => ctx.push(Diagnostic::error("dangling-reference", format!("target population `{p}` is not in this network")).at(a.value_span)),
+        Some(Some(n)) if i >= *n => ctx.push(
+            Diagnostic::error("dangling-reference", format!("target `{}` refers to cell {i} of `{p}`, which has only {n} cell{}", a.value, if *n == 1 { "" } else { "s" }))
+                .at(a.value_span),
+        ),
+        Some(_) => {}
+    }
+}
+
+/// Parses `../pop/3/cell`, `../pop[3]`, `pop[3]`, `pop/3/cell` into (population, index).
+fn parse_cell_path(v: &str) -> Option<(&str, usize)> {
+    let v = v.strip_prefix("../").unwrap_or(v);
+    if let Some(open) = v.find('[') {
+        let close = v[open..].find(']')? + open;
+        let i = v[open + 1..close].trim().parse().ok()?;
+        return Some((&v[..open], i));
+    }
+    let mut parts = v.split('/');
+    let pop = parts.next()?;
+    let i = parts.next()?.parse().ok()?;
+    Some((pop, i))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cell_paths() {
+        assert_eq!(super::parse_cell_path("../pop/3/cell"), Some(("pop", 3)));
+        assert_eq!(super::parse_cell_path("../pop[12]"), Some(("pop", 12)));
+        assert_eq!(super::parse_cell_path("pop[0]"), Some(("pop", 0)));
+        assert_eq!(super::parse_cell_path("pop"), None);
+    }
+}
