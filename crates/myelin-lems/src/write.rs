@@ -80,6 +80,24 @@ pub fn write_document(model: &Model, opts: &WriteOptions) -> String {
     s
 }
 
+/// Escapes only what XML requires (`&`, `<`, `>`, and `"` inside attributes), which every XML
+/// reader, jLEMS's included, understands.
+fn escape_minimal(s: &str, attribute: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' if attribute => out.push_str("&quot;"),
+            '\n' if attribute => out.push_str("&#10;"),
+            '\t' if attribute => out.push_str("&#9;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 fn fmt_f64(x: f64) -> String {
     // Shortest text that reads back to the same f64.
     let s = format!("{x}");
@@ -105,7 +123,10 @@ impl X {
     fn start<'a>(name: &'a str, attrs: impl IntoIterator<Item = (&'a str, &'a str)>) -> BytesStart<'a> {
         let mut s = BytesStart::new(name);
         for (k, v) in attrs {
-            s.push_attribute((k, v));
+            // Escaped here rather than by quick-xml, which writes `'` as `&apos;`: jLEMS's own
+            // XML parser does not know that entity.
+            let escaped = escape_minimal(v, true);
+            s.push_attribute(quick_xml::events::attributes::Attribute { key: quick_xml::name::QName(k), value: escaped.into() });
         }
         s
     }
@@ -475,7 +496,7 @@ fn component(w: &mut X, c: &Component) {
     }
     w.open(tag, a);
     if let Some(t) = &c.text {
-        w.event(Event::Text(BytesText::new(t)));
+        w.event(Event::Text(BytesText::from_escaped(escape_minimal(t, false))));
     }
     for k in &c.children {
         component(w, k);

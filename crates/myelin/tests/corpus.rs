@@ -1,8 +1,9 @@
 //! The corpus of broken documents: every `tests/invalid/NAME.{xml,nml}` has ONE fault and a
 //! `NAME.expected` listing the errors it must produce, one `LINE:COL CODE` a line (the primary
-//! location, 1-based, column in characters; `#` starts a comment). Exactly that set of errors
+//! location, 1-based, column in characters; `#` starts a comment, and a comment line
+//! `# args: --flag ...` passes extra arguments to `validate`). Exactly that set of errors
 //! must be reported in the file itself (warnings are ignored), with exit status 1. Every
-//! `tests/invalid/`-free `tests/valid/` document must give exit 0 with no errors.
+//! `tests/valid/NAME.{xml,nml}` must give exit 0 with no errors.
 //!
 //! The documents that use the NeuroML2 core types are run with `-I <cache>/jnml/NeuroML2CoreTypes`
 //! (see `scripts/fetch-reference.sh`; `MYELIN_CACHE` moves the cache). Without the cache the
@@ -31,10 +32,16 @@ fn corpus(dir: &str) -> Vec<PathBuf> {
     files
 }
 
-fn read_expected(path: &Path) -> Result<BTreeSet<Key>, String> {
+/// The expected errors and the extra arguments (`# args: ...`).
+fn read_expected(path: &Path) -> Result<(BTreeSet<Key>, Vec<String>), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut set = BTreeSet::new();
+    let mut args = vec![];
     for (k, raw) in text.lines().enumerate() {
+        if let Some(a) = raw.trim_start().strip_prefix("# args:") {
+            args.extend(a.split_whitespace().map(str::to_string));
+            continue;
+        }
         let line = raw.split('#').next().unwrap_or("").trim();
         if line.is_empty() {
             continue;
@@ -51,7 +58,7 @@ fn read_expected(path: &Path) -> Result<BTreeSet<Key>, String> {
             None => return Err(format!("{}:{}: expected `LINE:COL CODE`, found `{raw}`", path.display(), k + 1)),
         }
     }
-    Ok(set)
+    Ok((set, args))
 }
 
 fn write_expected(path: &Path, actual: &BTreeSet<Key>) {
@@ -72,8 +79,9 @@ fn rel(path: &Path) -> String {
 fn check_invalid(file: &Path, include: &[PathBuf], bless: bool) -> Result<(), String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read: {e}"))?;
     let expected_path = file.with_extension("expected");
-    let expected = if bless && !expected_path.exists() { Ok(BTreeSet::new()) } else { read_expected(&expected_path) };
-    let run = validate_json(file, include);
+    let expected = if bless && !expected_path.exists() { Ok((BTreeSet::new(), vec![])) } else { read_expected(&expected_path) };
+    let args = expected.as_ref().map(|(_, a)| a.clone()).unwrap_or_default();
+    let run = validate_json_with(file, include, &args);
     let mut problems = String::new();
     if run.panicked() {
         let _ = writeln!(problems, "  the validator panicked:\n{}", indent(&clip(&run.stderr, 2000)));
@@ -104,7 +112,7 @@ fn check_invalid(file: &Path, include: &[PathBuf], bless: bool) -> Result<(), St
         Err(e) => {
             let _ = writeln!(problems, "  {e}");
         }
-        Ok(expected) if expected != actual && !bless => {
+        Ok((expected, _)) if expected != actual && !bless => {
             let _ = writeln!(problems, "  expected ({}):", rel(&expected_path));
             for k in &expected {
                 let mark = if actual.contains(k) { ' ' } else { '-' };
@@ -252,7 +260,7 @@ fn a_directory_is_unusable() {
 
 #[test]
 fn exit_status_is_the_worst_of_all_files() {
-    let valid = tests_dir().join("invalid").join("unknown_root.xml"); // needs no cache
+    let invalid = tests_dir().join("invalid").join("unknown_root.xml"); // needs no cache
     let scratch = scratch_dir("exit-status");
     let ok = scratch.join("ok.xml");
     std::fs::write(&ok, "<Lems>\n  <Dimension name=\"time\" t=\"1\"/>\n</Lems>\n").unwrap();
@@ -261,13 +269,13 @@ fn exit_status_is_the_worst_of_all_files() {
     let run = run_myelin([std::ffi::OsStr::new("validate"), ok.as_os_str()]);
     assert_eq!(run.code, Some(0), "a minimal valid LEMS file: {}\n{}{}", run.ended(), run.stdout, run.stderr);
 
-    let run = run_myelin([std::ffi::OsStr::new("validate"), "--format".as_ref(), "json".as_ref(), ok.as_os_str(), valid.as_os_str()]);
+    let run = run_myelin([std::ffi::OsStr::new("validate"), "--format".as_ref(), "json".as_ref(), ok.as_os_str(), invalid.as_os_str()]);
     assert_eq!(run.code, Some(1), "valid + invalid: {}\n{}", run.ended(), run.stderr);
     let reports = parse_reports(&run.stdout).expect("json");
     assert_eq!(reports.len(), 2, "one JSON entry per file");
     assert!(reports[0].valid && !reports[1].valid, "{reports:?}");
 
-    let run = run_myelin([std::ffi::OsStr::new("validate"), ok.as_os_str(), valid.as_os_str(), missing.as_os_str()]);
+    let run = run_myelin([std::ffi::OsStr::new("validate"), ok.as_os_str(), invalid.as_os_str(), missing.as_os_str()]);
     assert_eq!(run.code, Some(2), "valid + invalid + missing: {}\n{}", run.ended(), run.stderr);
     assert!(!run.panicked(), "panicked:\n{}", run.stderr);
 }
@@ -282,6 +290,20 @@ fn text_output_names_file_line_and_column() {
     assert!(line.contains("unknown_root.xml:1:2: error[unknown-root]: "), "got: {line}");
     assert!(run.stdout.contains("<Model>"), "the source snippet is missing:\n{}", run.stdout);
     assert!(run.stdout.lines().any(|l| l.trim_end().ends_with('^') || l.contains("^^")), "the caret line is missing:\n{}", run.stdout);
+}
+
+/// `population-size` is a warning unless `--strict` (an official example has the mismatch);
+/// `invalid/nml_population_size.nml` checks the strict error, this the default.
+#[test]
+fn population_size_is_a_warning_by_default() {
+    let file = tests_dir().join("invalid").join("nml_population_size.nml");
+    let Some(jnml) = jnml_dir("population_size_is_a_warning_by_default") else { return };
+    let run = validate_json(&file, &[jnml.join("NeuroML2CoreTypes")]);
+    assert!(!run.panicked(), "panicked:\n{}", run.stderr);
+    assert_eq!(run.code, Some(0), "without --strict a size mismatch is only a warning; got {}\n{}", run.ended(), run.stdout);
+    let reports = parse_reports(&run.stdout).expect("json");
+    let warned = reports.iter().flat_map(|r| &r.diagnostics).any(|d| d.severity == "warning" && d.code == "population-size" && d.is_in(&file));
+    assert!(warned, "expected a population-size warning:\n{}", run.stdout);
 }
 
 /// Nesting deeper than 256 levels is refused with `too-deep`, once.
@@ -343,4 +365,35 @@ fn entity_bomb_is_refused_quickly() {
     assert_eq!(run.code, Some(1), "{}\n{}", run.ended(), run.stderr);
     assert!(run.elapsed.as_secs() < 5, "refusing the entity bomb took {:?}", run.elapsed);
     assert!(run.stdout.len() < 100_000, "the output is {} bytes: was an entity expanded?", run.stdout.len());
+}
+
+/// The JSON output's documented shape: `[{"file","valid","diagnostics":[{"severity","code",
+/// "message","location":{"file","line","column","end_line","end_column"},"labels","notes"}]}]`.
+#[test]
+fn json_output_has_the_documented_shape() {
+    let file = tests_dir().join("invalid").join("unknown_regime.xml"); // needs no cache
+    let run = validate_json(&file, &[]);
+    assert_eq!(run.code, Some(1), "{}\n{}", run.ended(), run.stderr);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON output");
+    let files = v.as_array().expect("an array of files");
+    assert_eq!(files.len(), 1);
+    let f = &files[0];
+    assert!(f["file"].as_str().is_some_and(|s| s.ends_with("unknown_regime.xml")), "file: {}", f["file"]);
+    assert_eq!(f["valid"], serde_json::Value::Bool(false));
+    let diags = f["diagnostics"].as_array().expect("diagnostics array");
+    assert!(!diags.is_empty());
+    for d in diags {
+        for key in ["severity", "code", "message"] {
+            assert!(d[key].as_str().is_some_and(|s| !s.is_empty()), "`{key}` should be a non-empty string in {d}");
+        }
+        assert!(matches!(d["severity"].as_str(), Some("error" | "warning" | "note" | "help" | "info")), "severity in {d}");
+        assert!(d["labels"].is_array(), "`labels` should be an array in {d}");
+        assert!(d["notes"].is_array(), "`notes` should be an array in {d}");
+        let loc = &d["location"];
+        assert!(loc["file"].is_string(), "location.file in {d}");
+        let n = |k: &str| loc[k].as_u64().unwrap_or_else(|| panic!("location.{k} should be a number in {d}"));
+        let (l, c, el, ec) = (n("line"), n("column"), n("end_line"), n("end_column"));
+        assert!(l >= 1 && c >= 1, "1-based positions in {d}");
+        assert!((el, ec) >= (l, c), "the end is before the start in {d}");
+    }
 }

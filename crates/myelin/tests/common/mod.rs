@@ -156,7 +156,13 @@ where
 
 /// `myelin validate --format json [-I dir]... file`.
 pub fn validate_json(file: &Path, include_dirs: &[PathBuf]) -> Run {
+    validate_json_with(file, include_dirs, &[])
+}
+
+/// `myelin validate --format json [extra]... [-I dir]... file`.
+pub fn validate_json_with(file: &Path, include_dirs: &[PathBuf], extra: &[String]) -> Run {
     let mut args: Vec<&OsStr> = vec![OsStr::new("validate"), OsStr::new("--format"), OsStr::new("json")];
+    args.extend(extra.iter().map(OsStr::new));
     for d in include_dirs {
         args.push(OsStr::new("-I"));
         args.push(d.as_os_str());
