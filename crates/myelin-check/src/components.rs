@@ -6,31 +6,124 @@ use crate::suggest::did_you_mean;
 use crate::Ctx;
 use myelin_diag::Diagnostic;
 use myelin_ir::*;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
+use std::rc::Rc;
 
 /// Components with ids, by id: top-level ones first, then nested ones (which references may
 /// also name).
 pub(crate) fn id_index(model: &Model) -> HashMap<&str, &Component> {
-    let mut index: HashMap<&str, &Component> = HashMap::new();
+    let mut index: HashMap<&str, &Component> = HashMap::default();
     for c in &model.components {
         if let Some(id) = &c.id {
             index.entry(id.as_str()).or_insert(c);
         }
     }
-    for c in model.all_components() {
-        if let Some(id) = &c.id {
-            index.entry(id.as_str()).or_insert(c);
-        }
+    for c in &model.components {
+        c.walk(&mut |k| {
+            if let Some(id) = &k.id {
+                index.entry(id.as_str()).or_insert(k);
+            }
+        });
     }
     index
+}
+
+/// How a type reads one of its attributes.
+#[derive(Clone, Copy)]
+enum AttrKind<'m> {
+    /// A quantity of the named dimension (Parameter, Property).
+    Quantity(&'m str, &'static str),
+    /// A non-negative integer (IndexParameter).
+    Index,
+    /// The id of another component (ComponentReference).
+    Reference(&'m str),
+    /// Text, Path, Link, a Fixed parameter, or metadata the NeuroML schema allows.
+    Free,
+}
+
+/// What the checker needs to know about a type, computed once per type.
+struct TypeInfo<'m> {
+    scope: TypeScope<'m>,
+    attrs: HashMap<&'m str, AttrKind<'m>>,
+    /// Parameters an instance must set (not fixed by the type).
+    required: Vec<&'m Named>,
+}
+
+impl<'m> TypeInfo<'m> {
+    fn new(model: &'m Model, scope: TypeScope<'m>) -> Self {
+        let mut attrs: HashMap<&str, AttrKind<'_>> = HashMap::default();
+        // Later inserts do not override earlier ones: the most derived declaration wins, and
+        // parameters take precedence over the other kinds, as in `check_attribute` before.
+        let mut put = |k: &'m str, v: AttrKind<'m>| {
+            attrs.entry(k).or_insert(v);
+        };
+        for p in scope.parameters() {
+            put(&p.name, AttrKind::Quantity(&p.dimension, "parameter"));
+        }
+        for p in scope.properties() {
+            put(&p.name, AttrKind::Quantity(&p.dimension, "property"));
+        }
+        for p in scope.index_parameters() {
+            put(&p.name, AttrKind::Index);
+        }
+        for r in scope.component_references() {
+            put(&r.name, AttrKind::Reference(&r.type_name));
+        }
+        for x in scope.texts().chain(scope.paths()) {
+            put(&x.name, AttrKind::Free);
+        }
+        for x in scope.links() {
+            put(&x.name, AttrKind::Free);
+        }
+        for t in &scope.chain {
+            for f in &t.fixed {
+                put(&f.parameter, AttrKind::Free);
+            }
+        }
+        for name in crate::neuroml::schema_only_attributes(model, scope.name()) {
+            put(name, AttrKind::Free);
+        }
+        let required = scope.parameters().filter(|p| scope.fixed(&p.name).is_none()).collect();
+        TypeInfo { scope, attrs, required }
+    }
+
+    /// Names an instance may set, for hints.
+    fn attribute_names(&self) -> Vec<&'m str> {
+        let mut names: Vec<&str> = self.scope.parameters().map(|p| p.name.as_str()).collect();
+        names.extend(self.scope.texts().map(|p| p.name.as_str()));
+        names.extend(self.scope.paths().map(|p| p.name.as_str()));
+        names.extend(self.scope.component_references().map(|p| p.name.as_str()));
+        names.extend(self.scope.properties().map(|p| p.name.as_str()));
+        names
+    }
+}
+
+/// Per-run caches: type information and type compatibility.
+struct Cache<'m> {
+    types: HashMap<&'m str, Option<Rc<TypeInfo<'m>>>>,
+    is_a: HashMap<(&'m str, &'m str), bool>,
+}
+
+impl<'m> Cache<'m> {
+    fn info(&mut self, model: &'m Model, name: &'m str) -> Option<Rc<TypeInfo<'m>>> {
+        self.types
+            .entry(name)
+            .or_insert_with(|| TypeScope::new(model, name).map(|s| Rc::new(TypeInfo::new(model, s))))
+            .clone()
+    }
+
+    fn is_a(&mut self, model: &'m Model, name: &'m str, ancestor: &'m str) -> bool {
+        *self.is_a.entry((name, ancestor)).or_insert_with(|| model.is_a(name, ancestor))
+    }
 }
 
 pub(crate) fn check(ctx: &mut Ctx<'_>) {
     let model = ctx.model;
     let ids = id_index(model);
+    let mut cache = Cache { types: HashMap::default(), is_a: HashMap::default() };
     duplicate_ids(ctx, &model.components, "the document");
     for c in &model.components {
-        check_component(ctx, &ids, c, None, 0);
+        check_component(ctx, &mut cache, &ids, c, None, 0);
     }
     for t in &model.targets {
         if !ids.contains_key(t.component.as_str()) {
@@ -48,7 +141,7 @@ fn hint<'a>(d: Diagnostic, name: &str, cands: impl IntoIterator<Item = &'a str>)
 }
 
 fn duplicate_ids(ctx: &mut Ctx<'_>, siblings: &[Component], place: &str) {
-    let mut first: HashMap<&str, &Component> = HashMap::new();
+    let mut first: HashMap<&str, &Component> = HashMap::default();
     for c in siblings {
         let Some(id) = c.id.as_deref() else { continue };
         if let Some(prev) = first.get(id) {
@@ -68,47 +161,55 @@ fn units_of(ctx: &Ctx<'_>, dim: Dimension) -> Vec<String> {
     ctx.units.iter().filter(|u| u.dimension == dim).map(|u| u.symbol.clone()).take(6).collect()
 }
 
-fn check_component(ctx: &mut Ctx<'_>, ids: &HashMap<&str, &Component>, c: &Component, parent: Option<(&Component, &TypeScope<'_>)>, depth: usize) {
+fn check_component<'m>(
+    ctx: &mut Ctx<'m>,
+    cache: &mut Cache<'m>,
+    ids: &HashMap<&'m str, &'m Component>,
+    c: &'m Component,
+    parent: Option<(&'m Component, &TypeInfo<'m>)>,
+    depth: usize,
+) {
     let model = ctx.model;
     if c.tag == "annotation" {
         return; // metadata, kept verbatim
     }
-    let Some(scope) = TypeScope::new(model, &c.type_name) else {
+    let Some(info) = cache.info(model, &c.type_name) else {
         let what = if c.explicit_type || c.lems_style { format!("unknown component type `{}`", c.type_name) } else { format!("unknown element or component type `<{}>`", c.tag) };
         let span = if c.explicit_type { c.attribute("type").map_or(c.name_span, |a| a.value_span) } else { c.name_span };
         let mut d = Diagnostic::error("unknown-type", what).at(span);
         d = hint(d, &c.type_name, model.component_types.keys().map(String::as_str));
-        if let Some((_, ps)) = parent {
-            let slots: Vec<String> = ps.children().map(|k| k.name.clone()).collect();
+        if let Some((_, pi)) = parent {
+            let slots: Vec<String> = pi.scope.children().map(|k| k.name.clone()).collect();
             if !slots.is_empty() {
-                d = d.with_note(format!("`{}` accepts the children: {}", ps.name(), slots.join(", ")));
+                d = d.with_note(format!("`{}` accepts the children: {}", pi.scope.name(), slots.join(", ")));
             }
         }
         // Attributes and children of an unknown type cannot be checked.
         ctx.push(d);
         return;
     };
-    if let Some((p, ps)) = parent {
-        check_child_slot(ctx, c, p, ps);
+    if let Some((p, pi)) = parent {
+        check_child_slot(ctx, cache, c, p, pi);
     }
-    check_attributes(ctx, ids, c, &scope);
+    check_attributes(ctx, ids, c, &info);
     if c.children.len() > 1 {
         duplicate_ids(ctx, &c.children, &format!("`{}`", c.id.as_deref().unwrap_or(&c.tag)));
     }
     if depth < 512 {
         for k in &c.children {
-            check_component(ctx, ids, k, Some((c, &scope)), depth + 1);
+            check_component(ctx, cache, ids, k, Some((c, &info)), depth + 1);
         }
     }
 }
 
 /// A nested component must fill a `<Child>`, `<Children>` or `<Attachments>` slot of its
 /// parent's type, with a compatible type.
-fn check_child_slot(ctx: &mut Ctx<'_>, c: &Component, parent: &Component, ps: &TypeScope<'_>) {
+fn check_child_slot<'m>(ctx: &mut Ctx<'m>, cache: &mut Cache<'m>, c: &'m Component, parent: &Component, pi: &TypeInfo<'m>) {
     let model = ctx.model;
+    let ps = &pi.scope;
     // By name: <forwardRate type="HHExpRate"> in a slot called forwardRate.
     if let Some(decl) = ps.children().find(|d| d.name == c.tag) {
-        if !model.is_a(&c.type_name, &decl.type_name) {
+        if !cache.is_a(model, &c.type_name, &decl.type_name) {
             ctx.push(
                 Diagnostic::error("wrong-type", format!("`{}` must be a `{}`, but `{}` is not", decl.name, decl.type_name, c.type_name))
                     .at(c.name_span),
@@ -117,7 +218,9 @@ fn check_child_slot(ctx: &mut Ctx<'_>, c: &Component, parent: &Component, ps: &T
         return;
     }
     // By type: <population> in a slot <Children name="populations" type="population">.
-    if ps.children().any(|d| model.is_a(&c.type_name, &d.type_name)) || ps.attachments().any(|d| model.is_a(&c.type_name, &d.type_name)) {
+    let fits = ps.children().any(|d| cache.is_a(model, &c.type_name, &d.type_name))
+        || ps.attachments().any(|d| cache.is_a(model, &c.type_name, &d.type_name));
+    if fits {
         return;
     }
     let slots: Vec<String> = ps.children().map(|k| format!("{} ({})", k.name, k.type_name)).collect();
@@ -134,57 +237,47 @@ fn check_child_slot(ctx: &mut Ctx<'_>, c: &Component, parent: &Component, ps: &T
     ctx.push(d);
 }
 
-fn check_attributes(ctx: &mut Ctx<'_>, ids: &HashMap<&str, &Component>, c: &Component, scope: &TypeScope<'_>) {
+fn check_attributes<'m>(ctx: &mut Ctx<'m>, ids: &HashMap<&'m str, &'m Component>, c: &'m Component, info: &TypeInfo<'m>) {
     let model = ctx.model;
     for a in &c.attributes {
-        if let Some(p) = scope.parameter(&a.name) {
-            check_quantity(ctx, a, &p.dimension, &format!("parameter `{}`", a.name));
-        } else if let Some(p) = scope.properties().find(|p| p.name == a.name) {
-            check_quantity(ctx, a, &p.dimension, &format!("property `{}`", a.name));
-        } else if scope.index_parameters().any(|p| p.name == a.name) {
-            if a.value.trim().parse::<u64>().is_err() {
-                ctx.push(Diagnostic::error("bad-number", format!("`{}` must be a non-negative integer, found `{}`", a.name, a.value)).at(a.value_span));
+        match info.attrs.get(a.name.as_str()) {
+            Some(AttrKind::Quantity(dim, what)) => check_quantity(ctx, a, dim, what),
+            Some(AttrKind::Index) => {
+                if a.value.trim().parse::<u64>().is_err() {
+                    ctx.push(Diagnostic::error("bad-number", format!("`{}` must be a non-negative integer, found `{}`", a.name, a.value)).at(a.value_span));
+                }
             }
-        } else if let Some(r) = scope.component_references().find(|r| r.name == a.name) {
-            match ids.get(a.value.as_str()) {
-                None => {
+            Some(AttrKind::Reference(ty)) => {
+                // jLEMS does not check the referenced component's type, and NeuroML relies on
+                // that (a population of `spikeArray`s refers to a `baseCell`), so neither do we.
+                if !ids.contains_key(a.value.as_str()) {
                     let d = Diagnostic::error(
                         "dangling-reference",
                         format!("`{}` refers to `{}`, but no component has that id", a.name, a.value),
                     )
                     .at(a.value_span)
-                    .with_note(format!("expected the id of a `{}`", r.type_name));
-                    let cands: Vec<&str> = ids.iter().filter(|(_, k)| model.is_a(&k.type_name, &r.type_name)).map(|(id, _)| *id).collect();
+                    .with_note(format!("expected the id of a `{ty}`"));
+                    let cands: Vec<&str> = ids.iter().filter(|(_, k)| model.is_a(&k.type_name, ty)).map(|(id, _)| *id).collect();
                     ctx.push(hint(d, &a.value, cands));
                 }
-                // jLEMS does not check the referenced component's type, and NeuroML relies on
-                // that (a population of `spikeArray`s refers to a `baseCell`), so neither do we.
-                Some(_) => {}
             }
-        } else if scope.texts().any(|x| x.name == a.name)
-            || scope.paths().any(|x| x.name == a.name)
-            || scope.links().any(|x| x.name == a.name)
-            || scope.fixed(&a.name).is_some()
-            || crate::neuroml::schema_allows(model, &c.type_name, &a.name)
-        {
             // Free text, paths into the instance tree and links are checked where they are used.
-        } else {
-            let mut names: Vec<&str> = scope.parameters().map(|p| p.name.as_str()).collect();
-            names.extend(scope.texts().map(|p| p.name.as_str()));
-            names.extend(scope.paths().map(|p| p.name.as_str()));
-            names.extend(scope.component_references().map(|p| p.name.as_str()));
-            names.extend(scope.properties().map(|p| p.name.as_str()));
-            let d = Diagnostic::error("unknown-attribute", format!("`{}` has no attribute `{}`", scope.name(), a.name)).at(a.name_span);
-            let d = match did_you_mean(&a.name, names.iter().copied()) {
-                Some(h) => d.with_note(h),
-                None if !names.is_empty() => d.with_note(format!("`{}` takes: {}", scope.name(), names.join(", "))),
-                None => d,
-            };
-            ctx.push(d);
+            Some(AttrKind::Free) => {}
+            None => {
+                let names = info.attribute_names();
+                let name = info.scope.name();
+                let d = Diagnostic::error("unknown-attribute", format!("`{name}` has no attribute `{}`", a.name)).at(a.name_span);
+                let d = match did_you_mean(&a.name, names.iter().copied()) {
+                    Some(h) => d.with_note(h),
+                    None if !names.is_empty() => d.with_note(format!("`{name}` takes: {}", names.join(", "))),
+                    None => d,
+                };
+                ctx.push(d);
+            }
         }
     }
-    for p in scope.parameters() {
-        if c.attribute(&p.name).is_none() && scope.fixed(&p.name).is_none() {
+    for p in &info.required {
+        if c.attribute(&p.name).is_none() {
             ctx.push(
                 Diagnostic::error("missing-parameter", format!("`{}` needs a value for parameter `{}` ({})", c.id.as_deref().unwrap_or(&c.tag), p.name, dim_label(&p.dimension)))
                     .at(c.name_span),
@@ -197,7 +290,9 @@ fn dim_label(name: &str) -> String {
     if name.is_empty() || name == "none" { "dimensionless".to_string() } else { name.to_string() }
 }
 
-fn check_quantity(ctx: &mut Ctx<'_>, a: &Attribute, dim_name: &str, what: &str) {
+/// Checks a quantity attribute; `kind` is `parameter` or `property`, for messages.
+fn check_quantity(ctx: &mut Ctx<'_>, a: &Attribute, dim_name: &str, kind: &str) {
+    let what = &format_args!("{kind} `{}`", a.name);
     if is_any_dimension(dim_name) {
         // `*`: any dimension, but still a well-formed quantity.
         if let Err(e) = myelin_units::parse_quantity(&a.value, &ctx.units) {

@@ -5,7 +5,7 @@ use crate::components::id_index;
 use crate::Ctx;
 use myelin_diag::Diagnostic;
 use myelin_ir::{Component, Model};
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// Attributes that NeuroML's schema allows on every element although no core type declares them
 /// (metadata, not interpreted by the model).
@@ -34,21 +34,24 @@ const SCHEMA_ONLY: &[(&str, &[&str])] = &[
     ("q10Fixed", &["experimentalTemp"]),
 ];
 
-/// Whether NeuroML's schema allows attribute `attr` on a component of type `type_name`
-/// (or any type it extends).
-pub(crate) fn schema_allows(model: &Model, type_name: &str, attr: &str) -> bool {
-    if SCHEMA_ONLY_ANY.contains(&attr) {
-        return true;
+/// The attributes NeuroML's schema allows on a component of type `type_name` (or any type it
+/// extends) beyond what the core types declare.
+pub(crate) fn schema_only_attributes(model: &Model, type_name: &str) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = SCHEMA_ONLY_ANY.to_vec();
+    for t in model.type_chain(type_name) {
+        for (name, attrs) in SCHEMA_ONLY {
+            if *name == t.name {
+                out.extend_from_slice(attrs);
+            }
+        }
     }
-    model
-        .type_chain(type_name)
-        .iter()
-        .any(|t| SCHEMA_ONLY.iter().any(|(name, attrs)| *name == t.name && attrs.contains(&attr)))
+    out
 }
 
 pub(crate) fn check(ctx: &mut Ctx<'_>) {
     let model = ctx.model;
     let ids = id_index(model);
+    let mut is_cell: HashMap<&str, bool> = HashMap::default();
     for c in model.all_components() {
         match c.type_name.as_str() {
             "populationList" => population_list_size(ctx, c),
@@ -56,7 +59,7 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
             "network" | "networkWithTemperature" => network(ctx, c),
             _ => {}
         }
-        if model.is_a(&c.type_name, "cell") {
+        if *is_cell.entry(c.type_name.as_str()).or_insert_with(|| model.is_a(&c.type_name, "cell")) {
             for key in ["morphology", "biophysicalProperties"] {
                 if let Some(a) = c.attribute(key) {
                     if !ids.contains_key(a.value.as_str()) {
@@ -128,7 +131,7 @@ fn morphology(ctx: &mut Ctx<'_>, m: &Component) {
 /// be within the population's size.
 fn network(ctx: &mut Ctx<'_>, net: &Component) {
     // population id -> size (None when unknown)
-    let mut pops: HashMap<&str, Option<usize>> = HashMap::new();
+    let mut pops: HashMap<&str, Option<usize>> = HashMap::default();
     for p in net.children.iter().filter(|k| ctx.model.is_a(&k.type_name, "basePopulation")) {
         let Some(id) = p.id.as_deref() else { continue };
         let size = if p.type_name == "populationList" {

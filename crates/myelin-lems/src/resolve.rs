@@ -6,22 +6,47 @@
 //! `<Children name="populations" type="population">` by type).
 
 use myelin_ir::{Component, Model};
+use rustc_hash::FxHashMap;
+
+/// (parent type, tag) → the type a child element with that tag has. Big networks repeat the
+/// same few pairs hundreds of thousands of times.
+type Memo = FxHashMap<String, FxHashMap<String, String>>;
 
 pub(crate) fn resolve_component_types(model: &mut Model) {
     let mut components = std::mem::take(&mut model.components);
+    let mut memo = Memo::default();
     for c in &mut components {
-        resolve(model, c, None);
+        resolve(model, &mut memo, c, None);
     }
     model.components = components;
 }
 
-fn resolve(model: &Model, c: &mut Component, parent_type: Option<&str>) {
+fn resolve(model: &Model, memo: &mut Memo, c: &mut Component, parent_type: Option<&str>) {
     if c.type_name.is_empty() {
-        c.type_name = infer(model, &c.tag, parent_type).unwrap_or_else(|| c.tag.clone());
+        c.type_name = match parent_type {
+            Some(p) => {
+                if !memo.contains_key(p) {
+                    memo.insert(p.to_string(), FxHashMap::default());
+                }
+                let by_tag = memo.get_mut(p).expect("inserted above");
+                match by_tag.get(&c.tag) {
+                    Some(t) => t.clone(),
+                    None => {
+                        let t = infer(model, &c.tag, Some(p)).unwrap_or_else(|| c.tag.clone());
+                        by_tag.insert(c.tag.clone(), t.clone());
+                        t
+                    }
+                }
+            }
+            None => c.tag.clone(),
+        };
+    }
+    if c.children.is_empty() {
+        return;
     }
     let t = c.type_name.clone();
     for k in &mut c.children {
-        resolve(model, k, Some(&t));
+        resolve(model, memo, k, Some(&t));
     }
 }
 

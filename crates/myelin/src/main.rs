@@ -109,7 +109,9 @@ fn validate(files: &[PathBuf], include_dirs: Vec<PathBuf>, format: Format, quiet
                     })),
                 }
             }
-            Ok(_) => {
+            Ok(loaded) => {
+                // A big model takes a noticeable time to free; the process is about to exit.
+                std::mem::forget(loaded);
                 if strict {
                     diags.promote_warnings();
                 }

@@ -5,12 +5,25 @@
 //! must be reported in the file itself (warnings are ignored), with exit status 1. Every
 //! `tests/valid/NAME.{xml,nml}` must give exit 0 with no errors.
 //!
+//! Where the primary location of each kind of fault is (what the `.expected` files encode):
+//! - a value that is wrong or names nothing (a reference by id, a quantity, a unit, a dimension,
+//!   an event port, a regime, a state variable, an exposure, an include's file): the first
+//!   character of the attribute value; inside an expression, the offending name or token (or
+//!   the start of the sub-expression whose dimensions do not agree);
+//! - an attribute that is not allowed: the attribute's name;
+//! - an unknown, misspelled or misplaced element, a missing attribute or parameter: the
+//!   element's name, just after `<`;
+//! - something defined twice (a definition, an id): the name or id value of the second one;
+//! - malformed XML: where the document stops being well-formed (for a DTD, the `<!DOCTYPE`).
+//!
 //! The documents that use the NeuroML2 core types are run with `-I <cache>/jnml/NeuroML2CoreTypes`
 //! (see `scripts/fetch-reference.sh`; `MYELIN_CACHE` moves the cache). Without the cache the
 //! test fails, unless `MYELIN_SKIP_REFERENCE=1`, which skips those documents.
 //!
 //! `MYELIN_BLESS=1` rewrites the `.expected` files from what the binary reports. The committed
 //! files were written by hand from what is right; review every line a bless changes.
+
+#![allow(clippy::print_stderr)] // test notes go to stderr
 
 mod common;
 
@@ -333,6 +346,30 @@ fn deep_nesting_is_refused() {
     let line = too_deep[0].line;
     assert!((250..=270).contains(&line), "too-deep should point at the first element past the limit, got line {line}");
     assert_eq!(errors.len(), 1, "nothing but too-deep expected: {:#?}", errors.iter().map(|d| d.describe()).collect::<Vec<_>>());
+}
+
+/// Nesting inside a definition (`<Structure>`'s `<ForEach>`) is limited the same way, and
+/// reported, not silently cut off.
+#[test]
+fn deep_structure_is_refused() {
+    let scratch = scratch_dir("too-deep-structure");
+    let file = scratch.join("deep_foreach.xml");
+    let depth = 300;
+    let mut text = String::from("<Lems>\n  <ComponentType name=\"Box\">\n    <Children name=\"boxes\" type=\"Box\"/>\n    <Structure>\n");
+    for k in 0..depth {
+        text.push_str(&format!("<ForEach instances=\"boxes\" as=\"b{k}\">\n"));
+    }
+    for _ in 0..depth {
+        text.push_str("</ForEach>\n");
+    }
+    text.push_str("    </Structure>\n  </ComponentType>\n</Lems>\n");
+    std::fs::write(&file, &text).unwrap();
+    let run = validate_json(&file, &[]);
+    assert!(!run.panicked(), "panicked:\n{}", run.stderr);
+    let reports = parse_reports(&run.stdout).expect("json");
+    let errors: Vec<String> = reports.iter().flat_map(|r| &r.diagnostics).filter(|d| d.is_error()).map(Diag::describe).collect();
+    assert_eq!(run.code, Some(1), "300 nested <ForEach> must be refused with too-deep; got {} with {errors:#?}", run.ended());
+    assert!(errors.iter().any(|e| e.contains("error[too-deep]")), "expected a too-deep error, got {errors:#?}");
 }
 
 /// A hostile 100 000-level document must neither crash (stack overflow) nor take long.
