@@ -16,6 +16,31 @@ pub enum Dialect {
     Sympy,
 }
 
+impl Dialect {
+    /// The literal a bare identifier denotes in this dialect, if any: in SymPy `pi`, `E`,
+    /// `True`, `False`, `oo` (infinity) and `nan`; LEMS has none.
+    pub fn literal(self, name: &str) -> Option<ExprKind> {
+        if self == Dialect::Lems {
+            return None;
+        }
+        Some(match name {
+            "pi" => ExprKind::Const(Constant::Pi),
+            "E" => ExprKind::Const(Constant::E),
+            "True" => ExprKind::Bool(true),
+            "False" => ExprKind::Bool(false),
+            "oo" => ExprKind::Num(f64::INFINITY),
+            "nan" => ExprKind::Num(f64::NAN),
+            _ => return None,
+        })
+    }
+
+    /// Whether a variable called `name` cannot be written in this dialect without being read
+    /// back as a literal (see [`Dialect::literal`]).
+    pub fn is_reserved(self, name: &str) -> bool {
+        self.literal(name).is_some()
+    }
+}
+
 /// One node of an expression tree, with the source range it was parsed from.
 #[derive(Clone, Debug)]
 pub struct Expr {
@@ -111,7 +136,10 @@ pub enum BinaryOp {
 impl BinaryOp {
     /// True for the six comparison operators.
     pub fn is_comparison(self) -> bool {
-        matches!(self, BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge | BinaryOp::Eq | BinaryOp::Ne)
+        matches!(
+            self,
+            BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge | BinaryOp::Eq | BinaryOp::Ne
+        )
     }
 
     /// True for `And` and `Or`.
@@ -121,7 +149,10 @@ impl BinaryOp {
 
     /// True for `+ - * / ^`.
     pub fn is_arithmetic(self) -> bool {
-        matches!(self, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Pow)
+        matches!(
+            self,
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Pow
+        )
     }
 }
 
@@ -183,6 +214,8 @@ pub enum Func {
     Min,
     /// maximum of one or more arguments (SymPy only)
     Max,
+    /// `Mod(a, b)`, also written `a % b`: Python's remainder, with the sign of `b` (SymPy only)
+    Mod,
     /// a function defined by the model (SymPy dialect), to be expanded by
     /// [`inline_functions`](crate::inline_functions)
     User(String),
@@ -199,7 +232,10 @@ pub struct Arity {
 
 impl Arity {
     const fn exactly(n: usize) -> Arity {
-        Arity { min: n, max: Some(n) }
+        Arity {
+            min: n,
+            max: Some(n),
+        }
     }
 
     /// Whether `n` arguments are accepted.
@@ -252,6 +288,7 @@ const BUILTINS: &[(&str, Func, bool, bool)] = &[
     ("random", Func::Random, true, true),
     ("Min", Func::Min, false, true),
     ("Max", Func::Max, false, true),
+    ("Mod", Func::Mod, false, true),
 ];
 
 impl Func {
@@ -269,8 +306,11 @@ impl Func {
     /// Number of arguments the function takes (user functions: any number).
     pub fn arity(&self) -> Arity {
         match self {
-            Func::Atan2 => Arity::exactly(2),
-            Func::Heaviside => Arity { min: 1, max: Some(2) },
+            Func::Atan2 | Func::Mod => Arity::exactly(2),
+            Func::Heaviside => Arity {
+                min: 1,
+                max: Some(2),
+            },
             Func::Min | Func::Max => Arity { min: 1, max: None },
             Func::User(_) => Arity { min: 0, max: None },
             _ => Arity::exactly(1),
@@ -328,6 +368,7 @@ impl Func {
             Func::Random => "random",
             Func::Min => "Min",
             Func::Max => "Max",
+            Func::Mod => "Mod",
             Func::User(name) => name,
         }
     }
@@ -397,13 +438,18 @@ impl Expr {
             (K::Var(a), K::Var(b)) => a == b,
             (K::Const(a), K::Const(b)) => a == b,
             (K::Unary(o1, a), K::Unary(o2, b)) => o1 == o2 && a.same(b),
-            (K::Binary(o1, a1, b1), K::Binary(o2, a2, b2)) => o1 == o2 && a1.same(a2) && b1.same(b2),
+            (K::Binary(o1, a1, b1), K::Binary(o2, a2, b2)) => {
+                o1 == o2 && a1.same(a2) && b1.same(b2)
+            }
             (K::Call(f1, a1), K::Call(f2, a2)) => {
                 f1 == f2 && a1.len() == a2.len() && a1.iter().zip(a2).all(|(x, y)| x.same(y))
             }
             (K::Piecewise(p1), K::Piecewise(p2)) => {
                 p1.len() == p2.len()
-                    && p1.iter().zip(p2).all(|((v1, c1), (v2, c2))| v1.same(v2) && c1.same(c2))
+                    && p1
+                        .iter()
+                        .zip(p2)
+                        .all(|((v1, c1), (v2, c2))| v1.same(v2) && c1.same(c2))
             }
             _ => false,
         }
@@ -412,7 +458,9 @@ impl Expr {
     /// The direct children of this node, in source order.
     pub fn children(&self) -> Vec<&Expr> {
         match &self.kind {
-            ExprKind::Num(_) | ExprKind::Bool(_) | ExprKind::Var(_) | ExprKind::Const(_) => Vec::new(),
+            ExprKind::Num(_) | ExprKind::Bool(_) | ExprKind::Var(_) | ExprKind::Const(_) => {
+                Vec::new()
+            }
             ExprKind::Unary(_, a) => vec![a],
             ExprKind::Binary(_, a, b) => vec![a, b],
             ExprKind::Call(_, args) => args.iter().collect(),

@@ -5,12 +5,12 @@
 //!   and sums of zeros) fits any dimension where operands must agree: `+ -`, comparisons,
 //!   Piecewise values and `Min`/`Max` arguments. jLEMS accepts the zero in `-` and in
 //!   comparisons (`v .gt. 0`) but, unlike here, not in `+`;
-//! - `+ -`, comparisons, Piecewise values, `Min`/`Max` and `atan2` arguments must agree;
+//! - `+ -`, comparisons, Piecewise values, `Min`/`Max`/`Mod`/`atan2` arguments must agree;
 //!   `* /` combine dimensions;
 //! - `x^p`: `p` must be dimensionless; a dimensionless `x` allows any `p`; otherwise `p` must
 //!   fold to a constant integer or a simple fraction `n/q` (q ≤ 12) that leaves integer
 //!   exponents (`sqrt` likewise takes the square root of the dimension);
-//! - `abs`, `Min`, `Max` and `random` keep their argument's dimension; `sign` takes any
+//! - `abs`, `Min`, `Max`, `Mod` and `random` keep their arguments' dimension; `sign` takes any
 //!   dimension and is dimensionless; `atan2(y, x)` needs `y` and `x` alike; every other built-in
 //!   (including `H`, `ceil` and `floor`, as in jLEMS, whose functions all require dimensionless
 //!   arguments: `ceil(1.5 mV)` would depend on the unit) needs dimensionless arguments and is
@@ -76,7 +76,11 @@ pub struct DimError {
 
 impl fmt::Display for DimError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (at {}..{})", self.message, self.span.start, self.span.end)
+        write!(
+            f,
+            "{} (at {}..{})",
+            self.message, self.span.start, self.span.end
+        )
     }
 }
 
@@ -84,23 +88,33 @@ impl std::error::Error for DimError {}
 
 /// Infers the type of `e`, with variable dimensions from `dim_of`. Unknown variables and user
 /// function calls (inline them first) are errors.
-pub fn infer_dimension(e: &Expr, dim_of: &impl Fn(&str) -> Option<Dimension>) -> Result<DimType, DimError> {
+pub fn infer_dimension(
+    e: &Expr,
+    dim_of: &impl Fn(&str) -> Option<Dimension>,
+) -> Result<DimType, DimError> {
     infer(e, dim_of)
 }
 
 fn error(message: impl Into<String>, e: &Expr) -> DimError {
-    DimError { message: message.into(), span: e.span.clone() }
+    DimError {
+        message: message.into(),
+        span: e.span.clone(),
+    }
 }
 
 /// The dimension of a numeric operand; error for a condition.
 fn numeric(t: DimType, e: &Expr) -> Result<Dimension, DimError> {
-    t.dimension().ok_or_else(|| error("expected a number, found a condition", e))
+    t.dimension()
+        .ok_or_else(|| error("expected a number, found a condition", e))
 }
 
 fn boolean(t: DimType, e: &Expr) -> Result<(), DimError> {
     match t {
         DimType::Boolean => Ok(()),
-        other => Err(error(format!("expected a condition, found a number ({other})"), e)),
+        other => Err(error(
+            format!("expected a condition, found a number ({other})"),
+            e,
+        )),
     }
 }
 
@@ -109,18 +123,31 @@ fn dimensionless(t: DimType, e: &Expr, context: &str) -> Result<(), DimError> {
     if d.is_dimensionless() {
         Ok(())
     } else {
-        Err(error(format!("{context} must be dimensionless, found {d}"), e))
+        Err(error(
+            format!("{context} must be dimensionless, found {d}"),
+            e,
+        ))
     }
 }
 
 /// Combines operands that must share a dimension (zero fits any).
-fn unify(a: DimType, ea: &Expr, b: DimType, eb: &Expr, whole: &Expr, what: &str) -> Result<DimType, DimError> {
+fn unify(
+    a: DimType,
+    ea: &Expr,
+    b: DimType,
+    eb: &Expr,
+    whole: &Expr,
+    what: &str,
+) -> Result<DimType, DimError> {
     numeric(a, ea)?;
     numeric(b, eb)?;
     match (a, b) {
         (DimType::Zero, other) | (other, DimType::Zero) => Ok(other),
         (DimType::Quantity(x), DimType::Quantity(y)) if x == y => Ok(a),
-        _ => Err(error(format!("{what} needs operands of one dimension, found {a} and {b}"), whole)),
+        _ => Err(error(
+            format!("{what} needs operands of one dimension, found {a} and {b}"),
+            whole,
+        )),
     }
 }
 
@@ -153,8 +180,12 @@ fn infer(e: &Expr, dim_of: &dyn Fn(&str) -> Option<Dimension>) -> Result<DimType
             match op {
                 BinaryOp::Add => unify(ta, a, tb, b, e, "addition")?,
                 BinaryOp::Sub => unify(ta, a, tb, b, e, "subtraction")?,
-                BinaryOp::Mul => q(numeric(ta, a)?.mul(numeric(tb, b)?).ok_or_else(|| overflow(e))?),
-                BinaryOp::Div => q(numeric(ta, a)?.div(numeric(tb, b)?).ok_or_else(|| overflow(e))?),
+                BinaryOp::Mul => q(numeric(ta, a)?
+                    .mul(numeric(tb, b)?)
+                    .ok_or_else(|| overflow(e))?),
+                BinaryOp::Div => q(numeric(ta, a)?
+                    .div(numeric(tb, b)?)
+                    .ok_or_else(|| overflow(e))?),
                 BinaryOp::Pow => power(e, a, ta, b, tb)?,
                 BinaryOp::And | BinaryOp::Or => {
                     boolean(ta, a)?;
@@ -180,7 +211,9 @@ fn infer(e: &Expr, dim_of: &dyn Fn(&str) -> Option<Dimension>) -> Result<DimType
                         Ok(u) => (u, first),
                         Err(_) => {
                             return Err(error(
-                                format!("Piecewise values must share one dimension: {acc} here, but {t} in this branch"),
+                                format!(
+                                    "Piecewise values must share one dimension: {acc} here, but {t} in this branch"
+                                ),
                                 value,
                             ));
                         }
@@ -193,7 +226,13 @@ fn infer(e: &Expr, dim_of: &dyn Fn(&str) -> Option<Dimension>) -> Result<DimType
 }
 
 /// `base ^ exponent`.
-fn power(e: &Expr, base: &Expr, tb: DimType, exponent: &Expr, te: DimType) -> Result<DimType, DimError> {
+fn power(
+    e: &Expr,
+    base: &Expr,
+    tb: DimType,
+    exponent: &Expr,
+    te: DimType,
+) -> Result<DimType, DimError> {
     let d = numeric(tb, base)?;
     dimensionless(te, exponent, "an exponent")?;
     if d.is_dimensionless() {
@@ -207,14 +246,19 @@ fn power(e: &Expr, base: &Expr, tb: DimType, exponent: &Expr, te: DimType) -> Re
     };
     let Some((num, den)) = simple_fraction(p) else {
         return Err(error(
-            format!("the exponent {p} of a dimensioned base ({d}) is not an integer or a simple fraction"),
+            format!(
+                "the exponent {p} of a dimensioned base ({d}) is not an integer or a simple fraction"
+            ),
             exponent,
         ));
     };
     let r = d.root(den).and_then(|r| r.powi(num));
     match r {
         Some(r) => Ok(DimType::Quantity(r)),
-        None if den > 1 => Err(error(format!("{d} has no {num}/{den} power with integer exponents"), e)),
+        None if den > 1 => Err(error(
+            format!("{d} has no {num}/{den} power with integer exponents"),
+            e,
+        )),
         None => Err(overflow(e)),
     }
 }
@@ -256,7 +300,10 @@ fn call(
     let none = DimType::Quantity(Dimension::NONE);
     Ok(match func {
         Func::User(name) => {
-            return Err(error(format!("user function `{name}` must be inlined before checking dimensions"), e));
+            return Err(error(
+                format!("user function `{name}` must be inlined before checking dimensions"),
+                e,
+            ));
         }
         Func::Abs | Func::Random => {
             let (t, a) = first()?;
@@ -277,8 +324,19 @@ fn call(
             }
             acc
         }
+        Func::Mod => {
+            if let (Some(ta), Some(tb), Some(a), Some(b)) =
+                (types.first(), types.get(1), args.first(), args.get(1))
+            {
+                unify(*ta, a, *tb, b, e, "Mod")?
+            } else {
+                none
+            }
+        }
         Func::Atan2 => {
-            if let (Some(ty), Some(tx), Some(y), Some(x)) = (types.first(), types.get(1), args.first(), args.get(1)) {
+            if let (Some(ty), Some(tx), Some(y), Some(x)) =
+                (types.first(), types.get(1), args.first(), args.get(1))
+            {
                 unify(*ty, y, *tx, x, e, "atan2")?;
             }
             none
@@ -288,7 +346,12 @@ fn call(
             let d = numeric(t, a)?;
             match d.root(2) {
                 Some(r) => DimType::Quantity(r),
-                None => return Err(error(format!("the square root of {d} has non-integer exponents"), a)),
+                None => {
+                    return Err(error(
+                        format!("the square root of {d} has non-integer exponents"),
+                        a,
+                    ));
+                }
             }
         }
         _ => {

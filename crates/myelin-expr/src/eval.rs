@@ -9,7 +9,8 @@
 //!   older SymPy left `Heaviside(0)` undefined); `Heaviside(x, h0)` gives `h0` at zero;
 //! - `log` and `ln` are the natural logarithm; `sign(0)` is 0; `factorial(n)` is defined for
 //!   non-negative integers (NaN otherwise, infinity above 170); `Min`/`Max` are NaN if any
-//!   argument is; `random(x)` is `x` times one draw of `rng`;
+//!   argument is; `Mod(a, b)` (`a % b`) has the sign of `b`, as in Python; `random(x)` is `x`
+//!   times one draw of `rng`;
 //! - `erf`/`erfc` are computed here (series and continued fraction), accurate to about 1e-15.
 
 use crate::ast::{BinaryOp, Expr, ExprKind, Func, Span, UnaryOp};
@@ -26,7 +27,11 @@ pub struct EvalError {
 
 impl fmt::Display for EvalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (at {}..{})", self.message, self.span.start, self.span.end)
+        write!(
+            f,
+            "{} (at {}..{})",
+            self.message, self.span.start, self.span.end
+        )
     }
 }
 
@@ -174,6 +179,7 @@ pub(crate) fn apply(func: &Func, args: &[f64]) -> f64 {
         Func::Factorial => factorial(x),
         Func::Min => extremum(args, f64::min),
         Func::Max => extremum(args, f64::max),
+        Func::Mod => python_mod(x, args.get(1).copied().unwrap_or(f64::NAN)),
         Func::Random | Func::User(_) => f64::NAN,
     }
 }
@@ -183,6 +189,16 @@ fn extremum(args: &[f64], pick: fn(f64, f64) -> f64) -> f64 {
         return f64::NAN;
     }
     args.iter().copied().reduce(pick).unwrap_or(f64::NAN)
+}
+
+/// Python's `a % b`: the remainder takes the sign of `b`.
+fn python_mod(a: f64, b: f64) -> f64 {
+    let r = a % b;
+    if r != 0.0 && (r < 0.0) != (b < 0.0) {
+        r + b
+    } else {
+        r
+    }
 }
 
 fn factorial(x: f64) -> f64 {
@@ -236,7 +252,11 @@ pub(crate) fn erf(x: f64) -> f64 {
         return f64::NAN;
     }
     let a = x.abs();
-    let v = if a < 2.0 { erf_series(a) } else { 1.0 - erfc_fraction(a) };
+    let v = if a < 2.0 {
+        erf_series(a)
+    } else {
+        1.0 - erfc_fraction(a)
+    };
     v.copysign(x)
 }
 
@@ -244,7 +264,11 @@ pub(crate) fn erfc(x: f64) -> f64 {
     if x.is_nan() {
         return f64::NAN;
     }
-    if x < 2.0 { 1.0 - erf(x) } else { erfc_fraction(x) }
+    if x < 2.0 {
+        1.0 - erf(x)
+    } else {
+        erfc_fraction(x)
+    }
 }
 
 #[cfg(test)]
@@ -280,7 +304,11 @@ mod tests {
             (-1.0, 1.842700792949715),
         ];
         for (x, want) in tails {
-            assert!((erfc(x) - want).abs() <= 1e-13 * want, "erfc({x}) = {} want {want}", erfc(x));
+            assert!(
+                (erfc(x) - want).abs() <= 1e-13 * want,
+                "erfc({x}) = {} want {want}",
+                erfc(x)
+            );
         }
         assert_eq!(erf(f64::INFINITY), 1.0);
         assert!(erf(f64::NAN).is_nan());

@@ -3,7 +3,9 @@
 //! Numbers are `digits [. digits] [e[+-]digits]` or `. digits [...]`; a `.` after the digits
 //! is not taken as a decimal point when it starts a LEMS dotted operator, so `1.gt.2` reads as
 //! `1 .gt. 2` (jLEMS splits on operators first, and so accepts it too). Identifiers are ASCII
-//! letters, digits and `_`, not starting with a digit.
+//! letters, digits and `_`, not starting with a digit; in the SymPy dialect an integer
+//! subscript directly after a name belongs to it (`x_j[0]`, as TVBO's coupling functions index
+//! their inputs), making an indexed variable an ordinary variable named `x_j[0]`.
 
 use crate::ast::{BinaryOp, Dialect, Span};
 use crate::parser::ParseError;
@@ -26,6 +28,8 @@ pub(crate) enum Tok {
     Op(BinaryOp),
     /// `~` or `.not.`
     Not,
+    /// `%` (SymPy only): `Mod(a, b)`.
+    Percent,
 }
 
 impl Tok {
@@ -44,6 +48,7 @@ impl Tok {
             Tok::Pow => "a power operator".to_owned(),
             Tok::Op(op) => format!("operator `{}`", op_text(*op)),
             Tok::Not => "a logical not".to_owned(),
+            Tok::Percent => "`%`".to_owned(),
         }
     }
 
@@ -51,7 +56,14 @@ impl Tok {
     pub(crate) fn is_operator(&self) -> bool {
         matches!(
             self,
-            Tok::Plus | Tok::Minus | Tok::Star | Tok::Slash | Tok::Pow | Tok::Op(_) | Tok::Not
+            Tok::Plus
+                | Tok::Minus
+                | Tok::Star
+                | Tok::Slash
+                | Tok::Pow
+                | Tok::Op(_)
+                | Tok::Not
+                | Tok::Percent
         )
     }
 }
@@ -87,7 +99,10 @@ fn at(i: usize) -> u32 {
 }
 
 fn err(message: impl Into<String>, start: usize, end: usize) -> ParseError {
-    ParseError { message: message.into(), span: at(start)..at(end) }
+    ParseError {
+        message: message.into(),
+        span: at(start)..at(end),
+    }
 }
 
 /// The LEMS dotted operators (jLEMS's set plus PyLEMS's spellings), and `.not.` as an extension.
@@ -141,7 +156,6 @@ pub(crate) fn lex(src: &str, dialect: Dialect) -> Result<Vec<Token>, ParseError>
     while i < b.len() {
         let c = b[i];
         let start = i;
-        let simple = |tok: Tok, len: usize| (tok, len);
         let (tok, len) = match c {
             b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' => {
                 i += 1;
@@ -158,20 +172,39 @@ pub(crate) fn lex(src: &str, dialect: Dialect) -> Result<Vec<Token>, ParseError>
                 while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
                     j += 1;
                 }
+                // SymPy dialect: an integer subscript, `x_j[0]`, is part of the name.
+                let digits = count_digits(b, j + 1);
+                if dialect == Dialect::Sympy
+                    && b.get(j) == Some(&b'[')
+                    && digits > 0
+                    && b.get(j + 1 + digits) == Some(&b']')
+                {
+                    j += digits + 2;
+                }
                 (Tok::Ident(src[i..j].to_owned()), j - i)
             }
-            b'(' => simple(Tok::LParen, 1),
-            b')' => simple(Tok::RParen, 1),
-            b',' => simple(Tok::Comma, 1),
-            b'+' => simple(Tok::Plus, 1),
-            b'-' => simple(Tok::Minus, 1),
-            b'/' => simple(Tok::Slash, 1),
-            b'^' => simple(Tok::Pow, 1),
+            b'(' => (Tok::LParen, 1),
+            b')' => (Tok::RParen, 1),
+            b',' => (Tok::Comma, 1),
+            b'+' => (Tok::Plus, 1),
+            b'-' => (Tok::Minus, 1),
+            b'/' => (Tok::Slash, 1),
+            b'^' => (Tok::Pow, 1),
             b'*' if b.get(i + 1) == Some(&b'*') => match dialect {
-                Dialect::Sympy => simple(Tok::Pow, 2),
-                Dialect::Lems => return Err(err("`**` is not LEMS syntax; write powers with `^`", i, i + 2)),
+                Dialect::Sympy => (Tok::Pow, 2),
+                Dialect::Lems => {
+                    return Err(err(
+                        "`**` is not LEMS syntax; write powers with `^`",
+                        i,
+                        i + 2,
+                    ));
+                }
             },
-            b'*' => simple(Tok::Star, 1),
+            b'*' => (Tok::Star, 1),
+            b'%' => match dialect {
+                Dialect::Sympy => (Tok::Percent, 1),
+                Dialect::Lems => return Err(err("`%` is not LEMS syntax", i, i + 1)),
+            },
             b'<' | b'>' | b'=' | b'!' | b'&' | b'|' | b'~' => {
                 let two = b.get(i + 1) == Some(&b'=');
                 let (tok, len) = match (c, two) {
@@ -185,7 +218,11 @@ pub(crate) fn lex(src: &str, dialect: Dialect) -> Result<Vec<Token>, ParseError>
                     (b'|', _) => (Tok::Op(BinaryOp::Or), 1),
                     (b'~', _) => (Tok::Not, 1),
                     (b'=', false) => {
-                        return Err(err("`=` is not an operator here (write equality as `==` or `Eq(a, b)`)", i, i + 1));
+                        return Err(err(
+                            "`=` is not an operator here (write equality as `==` or `Eq(a, b)`)",
+                            i,
+                            i + 1,
+                        ));
                     }
                     _ => return Err(err("unexpected character `!`", i, i + 1)),
                 };
@@ -202,17 +239,28 @@ pub(crate) fn lex(src: &str, dialect: Dialect) -> Result<Vec<Token>, ParseError>
                         Tok::Op(BinaryOp::Or) => ".or.",
                         _ => ".not.",
                     };
-                    return Err(err(format!("`{text}` is not LEMS syntax; use `{hint}`"), i, i + len));
+                    return Err(err(
+                        format!("`{text}` is not LEMS syntax; use `{hint}`"),
+                        i,
+                        i + len,
+                    ));
                 }
                 (tok, len)
             }
             _ => {
                 let ch = src[i..].chars().next().unwrap_or('\u{fffd}');
-                return Err(err(format!("unexpected character `{ch}`"), i, i + ch.len_utf8()));
+                return Err(err(
+                    format!("unexpected character `{ch}`"),
+                    i,
+                    i + ch.len_utf8(),
+                ));
             }
         };
         i += len;
-        out.push(Token { tok, span: at(start)..at(i) });
+        out.push(Token {
+            tok,
+            span: at(start)..at(i),
+        });
     }
     Ok(out)
 }
@@ -229,7 +277,11 @@ fn bad_dotted(b: &[u8], i: usize) -> ParseError {
     } else if b.get(j) == Some(&b'.') {
         err(format!("unknown operator `.{word}.`"), i, j + 1)
     } else if dotted_operator(&word).is_some() {
-        err(format!("incomplete operator `.{word}` (missing the closing `.`)"), i, j)
+        err(
+            format!("incomplete operator `.{word}` (missing the closing `.`)"),
+            i,
+            j,
+        )
     } else {
         err(format!("unknown operator `.{word}`"), i, j)
     }

@@ -1,32 +1,12 @@
-//! Hand-written Pratt parser for both dialects.
+//! Hand-written Pratt parser for both dialects (precedence table and the jLEMS facts behind
+//! it: see the crate documentation).
 //!
-//! Binding powers, loosest first (both dialects; a higher number binds tighter):
-//!
-//! | level | LEMS                         | SymPy                    |
-//! |-------|------------------------------|--------------------------|
-//! | 10    | `.or.` `.and.` (one level)   | `\|`                     |
-//! | 12    |                              | `&`                      |
-//! | 15    | `.not.` (extension)          | `~`                      |
-//! | 20    | `.gt.` `.lt.` ... (no chains)| `<` `==` ... (no chains) |
-//! | 30    | `+ -`                        | `+ -`                    |
-//! | 40    | `* /`                        | `* /`                    |
-//! | 50    | leading unary `-`            | unary `-` `+`            |
-//! | 60    | `^` (left-assoc)             | `**` `^` (right-assoc)   |
-//! | 70    | unary `-` after an operator  |                          |
-//!
-//! The LEMS rows follow jLEMS (`core/expression/Parser.java` and the operator nodes):
-//! `.and.` and `.or.` share one precedence and group left to right; `^` groups left to right;
-//! a minus that follows another operator (`a * -x^2`, `x .gt. -1`) is jLEMS's
-//! `UnaryMinusNode`, which binds tighter than `^`, while a minus at the start of the
-//! expression or after `(` is a binary minus with an implied `0` on its left, so `-x^2` is
-//! `-(x^2)` but `a * -x^2` is `a * ((-x)^2)`. The printers parenthesise every such case, so
-//! what they write means the same to every reader. jLEMS gives `.eq.` the precedence of
-//! `.and.`, an evident slip; here all comparisons share one level, which agrees with jLEMS on
-//! every expression where `.eq.` is not followed by a logical operator in the same group.
-//!
-//! Chained comparisons (`a < b < c`) are rejected in both dialects.
+//! Binding powers (a higher number binds tighter): `.or.`/`|` 10, `&` 12 (LEMS `.and.` 10),
+//! operand of `.not.`/`~` 20, comparisons 20 (non-associative), `+ -` 30, `* / %` 40,
+//! operand of a leading unary minus 50, `^` 60 (LEMS left-, SymPy right-associative), operand
+//! of a LEMS unary minus that follows an operator 70.
 
-use crate::ast::{BinaryOp, Constant, Dialect, Expr, ExprKind, Func, Span, UnaryOp};
+use crate::ast::{BinaryOp, Dialect, Expr, ExprKind, Func, Span, UnaryOp};
 use crate::lexer::{Tok, Token, lex};
 use std::fmt;
 
@@ -47,7 +27,11 @@ pub struct ParseError {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (at {}..{})", self.message, self.span.start, self.span.end)
+        write!(
+            f,
+            "{} (at {}..{})",
+            self.message, self.span.start, self.span.end
+        )
     }
 }
 
@@ -57,24 +41,40 @@ impl std::error::Error for ParseError {}
 ///
 /// Identifiers that name a built-in function are calls only when followed by `(`; a LEMS
 /// identifier followed by `(` must be a built-in. In the SymPy dialect other calls are
-/// [`Func::User`] calls, `pi` and `E` are [`Constant`]s (see
+/// [`Func::User`] calls, `pi` and `E` are [`Constant`](crate::Constant)s (see
 /// [`shadow_constants`](crate::shadow_constants) for models that use `E` as a variable),
 /// `True`/`False` are booleans and `oo`/`nan` are infinity and NaN. The SymPy dialect also
-/// accepts LEMS's dotted operators (`.gt.`, `.and.`, ...), which some TVBO files use.
+/// accepts `a % b` (read as `Mod(a, b)`), indexed names (`x_j[0]`, read as variables) and
+/// LEMS's dotted operators (`.gt.`, `.and.`, ...), all of which TVBO files use.
 pub fn parse(src: &str, dialect: Dialect) -> Result<Expr, ParseError> {
     let toks = lex(src, dialect)?;
     let end = u32::try_from(src.len()).unwrap_or(u32::MAX);
     if toks.is_empty() {
-        return Err(ParseError { message: "empty expression".to_owned(), span: 0..end });
+        return Err(ParseError {
+            message: "empty expression".to_owned(),
+            span: 0..end,
+        });
     }
-    let mut p = Parser { toks, pos: 0, dialect, end, nesting: 0 };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        dialect,
+        end,
+        nesting: 0,
+    };
     let e = p.expr(0)?;
     if let Some(t) = p.toks.get(p.pos) {
         let message = match t.tok {
             Tok::RParen => "unmatched `)`".to_owned(),
-            _ => format!("expected an operator or the end of the expression, found {}", t.tok.describe()),
+            _ => format!(
+                "expected an operator or the end of the expression, found {}",
+                t.tok.describe()
+            ),
         };
-        return Err(ParseError { message, span: t.span.clone() });
+        return Err(ParseError {
+            message,
+            span: t.span.clone(),
+        });
     }
     Ok(e.expr)
 }
@@ -110,21 +110,31 @@ impl Parser {
     }
 
     fn error(&self, message: impl Into<String>, span: Span) -> ParseError {
-        ParseError { message: message.into(), span }
+        ParseError {
+            message: message.into(),
+            span,
+        }
     }
 
     /// Error for a missing operand at the current position.
     fn expected_operand(&self) -> ParseError {
         match self.toks.get(self.pos) {
-            None => self.error("unexpected end of expression: expected an operand", self.end_span()),
-            Some(t) => self.error(format!("expected an operand, found {}", t.tok.describe()), t.span.clone()),
+            None => self.error(
+                "unexpected end of expression: expected an operand",
+                self.end_span(),
+            ),
+            Some(t) => self.error(
+                format!("expected an operand, found {}", t.tok.describe()),
+                t.span.clone(),
+            ),
         }
     }
 
-    /// Left and right binding power of an infix operator token.
-    fn infix(&self, tok: &Tok) -> Option<(u8, u8, BinaryOp)> {
+    /// Left and right binding power of an infix operator token, and its operator (`None`
+    /// for `%`, which builds a `Mod` call).
+    fn infix(&self, tok: &Tok) -> Option<(u8, u8, Option<BinaryOp>)> {
         let lems = self.dialect == Dialect::Lems;
-        Some(match tok {
+        let (lbp, rbp, op) = match tok {
             Tok::Op(BinaryOp::Or) => (10, 11, BinaryOp::Or),
             Tok::Op(BinaryOp::And) if lems => (10, 11, BinaryOp::And),
             Tok::Op(BinaryOp::And) => (12, 13, BinaryOp::And),
@@ -133,43 +143,64 @@ impl Parser {
             Tok::Minus => (30, 31, BinaryOp::Sub),
             Tok::Star => (40, 41, BinaryOp::Mul),
             Tok::Slash => (40, 41, BinaryOp::Div),
+            Tok::Percent => return Some((40, 41, None)),
             Tok::Pow if lems => (60, 61, BinaryOp::Pow),
             Tok::Pow => (60, 60, BinaryOp::Pow),
             _ => return None,
-        })
+        };
+        Some((lbp, rbp, Some(op)))
     }
 
     fn node(&self, kind: ExprKind, span: Span, depth: usize) -> Result<Node, ParseError> {
         if depth > MAX_DEPTH {
-            return Err(self.error(format!("expression is nested too deeply (more than {MAX_DEPTH} levels)"), span));
+            return Err(self.error(
+                format!("expression is nested too deeply (more than {MAX_DEPTH} levels)"),
+                span,
+            ));
         }
-        Ok(Node { expr: Expr::new(kind, span), depth })
+        Ok(Node {
+            expr: Expr::new(kind, span),
+            depth,
+        })
     }
 
     /// Parses an expression whose infix operators all bind at least `min_bp`.
     fn expr(&mut self, min_bp: u8) -> Result<Node, ParseError> {
         self.nesting += 1;
         if self.nesting > MAX_DEPTH {
-            let span = self.toks.get(self.pos).map_or(self.end_span(), |t| t.span.clone());
-            return Err(self.error(format!("expression is nested too deeply (more than {MAX_DEPTH} levels)"), span));
+            let span = self
+                .toks
+                .get(self.pos)
+                .map_or(self.end_span(), |t| t.span.clone());
+            return Err(self.error(
+                format!("expression is nested too deeply (more than {MAX_DEPTH} levels)"),
+                span,
+            ));
         }
         let mut lhs = self.prefix()?;
         let mut lhs_is_comparison = false;
         while let Some(tok) = self.peek() {
-            let Some((lbp, rbp, op)) = self.infix(tok) else { break };
+            let Some((lbp, rbp, op)) = self.infix(tok) else {
+                break;
+            };
             if lbp < min_bp {
                 break;
             }
             let op_span = self.toks[self.pos].span.clone();
-            if op.is_comparison() && lhs_is_comparison {
+            let is_comparison = op.is_some_and(BinaryOp::is_comparison);
+            if is_comparison && lhs_is_comparison {
                 return Err(self.error("comparisons cannot be chained; add parentheses", op_span));
             }
             self.pos += 1;
             let rhs = self.expr(rbp)?;
             let span = lhs.expr.span.start..rhs.expr.span.end;
             let depth = 1 + lhs.depth.max(rhs.depth);
-            lhs = self.node(ExprKind::Binary(op, Box::new(lhs.expr), Box::new(rhs.expr)), span, depth)?;
-            lhs_is_comparison = op.is_comparison();
+            let kind = match op {
+                Some(op) => ExprKind::Binary(op, Box::new(lhs.expr), Box::new(rhs.expr)),
+                None => ExprKind::Call(Func::Mod, vec![lhs.expr, rhs.expr]),
+            };
+            lhs = self.node(kind, span, depth)?;
+            lhs_is_comparison = is_comparison;
         }
         self.nesting -= 1;
         Ok(lhs)
@@ -201,7 +232,11 @@ impl Parser {
             }
             Tok::Minus | Tok::Plus => {
                 self.pos += 1;
-                let bp = if self.dialect == Dialect::Lems && after_operator { TIGHT_OPERAND } else { PREFIX_OPERAND };
+                let bp = if self.dialect == Dialect::Lems && after_operator {
+                    TIGHT_OPERAND
+                } else {
+                    PREFIX_OPERAND
+                };
                 let operand = self.expr(bp)?;
                 let span = start..operand.expr.span.end;
                 if token.tok == Tok::Plus {
@@ -210,14 +245,22 @@ impl Parser {
                     return Ok(operand);
                 }
                 let depth = operand.depth + 1;
-                self.node(ExprKind::Unary(UnaryOp::Neg, Box::new(operand.expr)), span, depth)
+                self.node(
+                    ExprKind::Unary(UnaryOp::Neg, Box::new(operand.expr)),
+                    span,
+                    depth,
+                )
             }
             Tok::Not => {
                 self.pos += 1;
                 let operand = self.expr(NOT_OPERAND)?;
                 let span = start..operand.expr.span.end;
                 let depth = operand.depth + 1;
-                self.node(ExprKind::Unary(UnaryOp::Not, Box::new(operand.expr)), span, depth)
+                self.node(
+                    ExprKind::Unary(UnaryOp::Not, Box::new(operand.expr)),
+                    span,
+                    depth,
+                )
             }
             _ => Err(self.expected_operand()),
         }
@@ -226,13 +269,19 @@ impl Parser {
     /// Consumes the `)` matching the `(` at `open`.
     fn expect_close(&mut self, open: &Span) -> Result<Span, ParseError> {
         match self.toks.get(self.pos) {
-            Some(Token { tok: Tok::RParen, span }) => {
+            Some(Token {
+                tok: Tok::RParen,
+                span,
+            }) => {
                 let span = span.clone();
                 self.pos += 1;
                 Ok(span)
             }
             None => Err(self.error("unclosed `(`", open.clone())),
-            Some(t) => Err(self.error(format!("expected `)`, found {}", t.tok.describe()), t.span.clone())),
+            Some(t) => Err(self.error(
+                format!("expected `)`, found {}", t.tok.describe()),
+                t.span.clone(),
+            )),
         }
     }
 
@@ -240,15 +289,7 @@ impl Parser {
     fn identifier(&mut self, name: String, span: Span) -> Result<Node, ParseError> {
         let sympy = self.dialect == Dialect::Sympy;
         if self.peek() != Some(&Tok::LParen) {
-            let kind = match name.as_str() {
-                "pi" if sympy => ExprKind::Const(Constant::Pi),
-                "E" if sympy => ExprKind::Const(Constant::E),
-                "True" if sympy => ExprKind::Bool(true),
-                "False" if sympy => ExprKind::Bool(false),
-                "oo" if sympy => ExprKind::Num(f64::INFINITY),
-                "nan" if sympy => ExprKind::Num(f64::NAN),
-                _ => ExprKind::Var(name),
-            };
+            let kind = self.dialect.literal(&name).unwrap_or(ExprKind::Var(name));
             return self.node(kind, span, 1);
         }
         if sympy && name == "Piecewise" {
@@ -260,9 +301,16 @@ impl Parser {
                 let (args, close, depth) = self.arguments()?;
                 let full = span.start..close.end;
                 let [a, b]: [Expr; 2] = args.try_into().map_err(|args: Vec<Expr>| {
-                    self.error(format!("`{name}` takes 2 arguments, found {}", args.len()), full.clone())
+                    self.error(
+                        format!("`{name}` takes 2 arguments, found {}", args.len()),
+                        full.clone(),
+                    )
                 })?;
-                let op = if name == "Eq" { BinaryOp::Eq } else { BinaryOp::Ne };
+                let op = if name == "Eq" {
+                    BinaryOp::Eq
+                } else {
+                    BinaryOp::Ne
+                };
                 return self.node(ExprKind::Binary(op, Box::new(a), Box::new(b)), full, depth);
             }
             None if sympy => Func::User(name.clone()),
@@ -272,8 +320,15 @@ impl Parser {
         let full = span.start..close.end;
         let arity = func.arity();
         if !arity.accepts(args.len()) {
-            let s = if arity.min == 1 && arity.max == Some(1) { "" } else { "s" };
-            return Err(self.error(format!("`{name}` takes {arity} argument{s}, found {}", args.len()), full));
+            let s = if arity.min == 1 && arity.max == Some(1) {
+                ""
+            } else {
+                "s"
+            };
+            return Err(self.error(
+                format!("`{name}` takes {arity} argument{s}, found {}", args.len()),
+                full,
+            ));
         }
         self.node(ExprKind::Call(func, args), full, depth)
     }
@@ -285,7 +340,11 @@ impl Parser {
         self.pos += 1;
         let mut args = Vec::new();
         let mut depth = 1;
-        if let Some(Token { tok: Tok::RParen, span }) = self.toks.get(self.pos) {
+        if let Some(Token {
+            tok: Tok::RParen,
+            span,
+        }) = self.toks.get(self.pos)
+        {
             let span = span.clone();
             self.pos += 1;
             return Ok((args, span, depth));
@@ -295,15 +354,23 @@ impl Parser {
             depth = depth.max(arg.depth + 1);
             args.push(arg.expr);
             match self.toks.get(self.pos) {
-                Some(Token { tok: Tok::Comma, .. }) => self.pos += 1,
-                Some(Token { tok: Tok::RParen, span }) => {
+                Some(Token {
+                    tok: Tok::Comma, ..
+                }) => self.pos += 1,
+                Some(Token {
+                    tok: Tok::RParen,
+                    span,
+                }) => {
                     let span = span.clone();
                     self.pos += 1;
                     return Ok((args, span, depth));
                 }
                 None => return Err(self.error("unclosed `(`", open)),
                 Some(t) => {
-                    return Err(self.error(format!("expected `,` or `)`, found {}", t.tok.describe()), t.span.clone()));
+                    return Err(self.error(
+                        format!("expected `,` or `)`, found {}", t.tok.describe()),
+                        t.span.clone(),
+                    ));
                 }
             }
         }
@@ -317,14 +384,26 @@ impl Parser {
         let mut depth = 1;
         loop {
             let piece_open = match self.toks.get(self.pos) {
-                Some(Token { tok: Tok::LParen, span }) => span.clone(),
-                Some(Token { tok: Tok::RParen, span }) if pieces.is_empty() => {
-                    return Err(self.error("Piecewise needs at least one (value, condition) pair", span.clone()));
+                Some(Token {
+                    tok: Tok::LParen,
+                    span,
+                }) => span.clone(),
+                Some(Token {
+                    tok: Tok::RParen,
+                    span,
+                }) if pieces.is_empty() => {
+                    return Err(self.error(
+                        "Piecewise needs at least one (value, condition) pair",
+                        span.clone(),
+                    ));
                 }
                 None => return Err(self.error("unclosed `(`", open)),
                 Some(t) => {
                     return Err(self.error(
-                        format!("expected a `(value, condition)` pair, found {}", t.tok.describe()),
+                        format!(
+                            "expected a `(value, condition)` pair, found {}",
+                            t.tok.describe()
+                        ),
                         t.span.clone(),
                     ));
                 }
@@ -332,7 +411,9 @@ impl Parser {
             self.pos += 1;
             let value = self.expr(0)?;
             match self.toks.get(self.pos) {
-                Some(Token { tok: Tok::Comma, .. }) => self.pos += 1,
+                Some(Token {
+                    tok: Tok::Comma, ..
+                }) => self.pos += 1,
                 None => return Err(self.error("unclosed `(`", piece_open)),
                 Some(t) => {
                     return Err(self.error(
@@ -346,15 +427,23 @@ impl Parser {
             depth = depth.max(1 + value.depth.max(condition.depth));
             pieces.push((value.expr, condition.expr));
             match self.toks.get(self.pos) {
-                Some(Token { tok: Tok::Comma, .. }) => self.pos += 1,
-                Some(Token { tok: Tok::RParen, span }) => {
+                Some(Token {
+                    tok: Tok::Comma, ..
+                }) => self.pos += 1,
+                Some(Token {
+                    tok: Tok::RParen,
+                    span,
+                }) => {
                     let close = span.clone();
                     self.pos += 1;
                     return self.node(ExprKind::Piecewise(pieces), name.start..close.end, depth);
                 }
                 None => return Err(self.error("unclosed `(`", open)),
                 Some(t) => {
-                    return Err(self.error(format!("expected `,` or `)`, found {}", t.tok.describe()), t.span.clone()));
+                    return Err(self.error(
+                        format!("expected `,` or `)`, found {}", t.tok.describe()),
+                        t.span.clone(),
+                    ));
                 }
             }
         }

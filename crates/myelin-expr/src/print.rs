@@ -24,7 +24,11 @@ pub struct PrintError {
 
 impl fmt::Display for PrintError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (at {}..{})", self.message, self.span.start, self.span.end)
+        write!(
+            f,
+            "{} (at {}..{})",
+            self.message, self.span.start, self.span.end
+        )
     }
 }
 
@@ -34,31 +38,43 @@ impl std::error::Error for PrintError {}
 ///
 /// `pi` and `E` become numeric literals and `True`/`False` become `0 .eq. 0` / `0 .eq. 1`.
 /// Fails, naming the construct, on what LEMS cannot express: `Piecewise`, logical not, calls of
-/// functions LEMS lacks (`Min`, `Max`, `atan2`, `erf`, `floor`, `sign`, ...), user function
-/// calls (inline them first) and non-finite numbers.
+/// functions LEMS lacks (`Min`, `Max`, `Mod`, `atan2`, `erf`, `floor`, `sign`, ...), user
+/// function calls (inline them first), non-finite numbers and variable names that are not
+/// LEMS identifiers (`x_j[0]`).
 pub fn print_lems(e: &Expr) -> Result<String, PrintError> {
-    let mut p = Printer { dialect: Dialect::Lems, out: String::new() };
+    let mut p = Printer {
+        dialect: Dialect::Lems,
+        out: String::new(),
+    };
     p.expr(e)?;
     Ok(p.out)
 }
 
 /// Writes `e` in SymPy syntax (as SymPy's `str()` would, and readable by `sympify`).
 ///
-/// LEMS's `random(x)` has no SymPy counterpart and is written as a call of `random`.
+/// LEMS's `random(x)` has no SymPy counterpart and is written as a call of `random`. A
+/// variable named like a SymPy literal (`E`, `pi`, `True`, ...; see [`Dialect::is_reserved`])
+/// is written as its bare name, as SymPy itself does, and so reads back as the literal unless
+/// the reader knows the symbol ([`shadow_constants`](crate::shadow_constants)).
 pub fn print_sympy(e: &Expr) -> String {
-    let mut p = Printer { dialect: Dialect::Sympy, out: String::new() };
-    match p.expr(e) {
-        Ok(()) => p.out,
-        // The SymPy printer has no failure paths; keep whatever was written.
-        Err(_) => p.out,
-    }
+    let mut p = Printer {
+        dialect: Dialect::Sympy,
+        out: String::new(),
+    };
+    // Only LEMS output can fail; the SymPy printer writes everything.
+    let _ = p.expr(e);
+    p.out
 }
 
 /// Formats a finite, non-negative number so that both parsers read back the same `f64`:
 /// integers below 1e16 without a fraction (`2`, SymPy's exact `Integer`), everything else as
 /// Rust's shortest round-trip form (`0.1`, `1.5e-7`, `1e16`).
 pub(crate) fn format_number(v: f64) -> String {
-    if v == v.trunc() && v.abs() < 1e16 { format!("{v}") } else { format!("{v:?}") }
+    if v == v.trunc() && v.abs() < 1e16 {
+        format!("{v}")
+    } else {
+        format!("{v:?}")
+    }
 }
 
 /// Printing precedence levels, loosest first.
@@ -89,7 +105,9 @@ impl Printer {
         match &e.kind {
             ExprKind::Num(v) if v.is_sign_negative() && !v.is_nan() => Level::Neg,
             ExprKind::Bool(_) if self.lems() => Level::Cmp,
-            ExprKind::Num(_) | ExprKind::Bool(_) | ExprKind::Var(_) | ExprKind::Const(_) => Level::Atom,
+            ExprKind::Num(_) | ExprKind::Bool(_) | ExprKind::Var(_) | ExprKind::Const(_) => {
+                Level::Atom
+            }
             ExprKind::Call(..) | ExprKind::Piecewise(_) => Level::Atom,
             ExprKind::Unary(UnaryOp::Neg, _) => Level::Neg,
             ExprKind::Unary(UnaryOp::Not, _) => Level::Not,
@@ -98,7 +116,12 @@ impl Printer {
                 BinaryOp::And if self.lems() => Level::Or,
                 BinaryOp::And => Level::And,
                 BinaryOp::Eq | BinaryOp::Ne if !self.lems() => Level::Atom,
-                BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge | BinaryOp::Eq | BinaryOp::Ne => Level::Cmp,
+                BinaryOp::Lt
+                | BinaryOp::Le
+                | BinaryOp::Gt
+                | BinaryOp::Ge
+                | BinaryOp::Eq
+                | BinaryOp::Ne => Level::Cmp,
                 BinaryOp::Add | BinaryOp::Sub => Level::Add,
                 BinaryOp::Mul | BinaryOp::Div => Level::Mul,
                 BinaryOp::Pow => Level::Pow,
@@ -106,8 +129,16 @@ impl Printer {
         }
     }
 
+    /// "`what` cannot be written in LEMS", with an optional hint after a semicolon.
     fn unsupported(&self, what: &str, e: &Expr) -> PrintError {
-        PrintError { message: format!("{what} cannot be written in LEMS"), span: e.span.clone() }
+        let message = match what.split_once(';') {
+            Some((what, hint)) => format!("{what} cannot be written in LEMS;{hint}"),
+            None => format!("{what} cannot be written in LEMS"),
+        };
+        PrintError {
+            message,
+            span: e.span.clone(),
+        }
     }
 
     fn expr(&mut self, e: &Expr) -> Result<(), PrintError> {
@@ -124,6 +155,11 @@ impl Printer {
                 Ok(())
             }
             ExprKind::Var(name) => {
+                let identifier = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if self.lems() && !identifier {
+                    return Err(self.unsupported(&format!("the variable name `{name}`"), e));
+                }
                 self.out.push_str(name);
                 Ok(())
             }
@@ -153,7 +189,8 @@ impl Printer {
                 self.child(operand, parens)
             }
             ExprKind::Binary(op @ (BinaryOp::Eq | BinaryOp::Ne), a, b) if !self.lems() => {
-                self.out.push_str(if *op == BinaryOp::Eq { "Eq(" } else { "Ne(" });
+                self.out
+                    .push_str(if *op == BinaryOp::Eq { "Eq(" } else { "Ne(" });
                 self.expr(a)?;
                 self.out.push_str(", ");
                 self.expr(b)?;
@@ -164,7 +201,9 @@ impl Printer {
             ExprKind::Call(func, args) => self.call(func, args, e),
             ExprKind::Piecewise(pieces) => {
                 if self.lems() {
-                    return Err(self.unsupported("`Piecewise` (use a ConditionalDerivedVariable)", e));
+                    return Err(
+                        self.unsupported("`Piecewise`; use a ConditionalDerivedVariable", e)
+                    );
                 }
                 self.out.push_str("Piecewise(");
                 for (i, (value, condition)) in pieces.iter().enumerate() {
@@ -234,7 +273,8 @@ impl Printer {
         let (la, lb) = (self.level(a), self.level(b));
         let (left_parens, right_parens) = match op {
             BinaryOp::Pow => {
-                let right_ok = matches!(lb, Level::Atom | Level::Neg) || (lb == Level::Pow && !self.lems());
+                let right_ok =
+                    matches!(lb, Level::Atom | Level::Neg) || (lb == Level::Pow && !self.lems());
                 (la != Level::Atom, !right_ok)
             }
             _ if op.is_comparison() => (la <= Level::Cmp, lb <= Level::Cmp),
@@ -279,13 +319,18 @@ impl Printer {
         let name = if self.lems() {
             match (func, func.lems_name()) {
                 (Func::User(name), _) => {
-                    return Err(self.unsupported(&format!("the call of user function `{name}` (inline it first)"), e));
+                    return Err(self.unsupported(
+                        &format!("the call of user function `{name}`; inline it first"),
+                        e,
+                    ));
                 }
                 (Func::Heaviside, _) if args.len() != 1 => {
                     return Err(self.unsupported("`Heaviside` with a value at zero", e));
                 }
                 (_, Some(name)) => name,
-                (f, None) => return Err(self.unsupported(&format!("function `{}`", f.sympy_name()), e)),
+                (f, None) => {
+                    return Err(self.unsupported(&format!("function `{}`", f.sympy_name()), e));
+                }
             }
         } else {
             func.sympy_name()

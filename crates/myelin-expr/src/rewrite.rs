@@ -24,13 +24,17 @@ fn subst(e: &Expr, map: &dyn Fn(&str) -> Option<Expr>) -> Expr {
 /// A copy of `e` with `span` and with each child replaced by `f(child)`.
 fn rebuild(e: &Expr, span: Span, mut f: impl FnMut(&Expr) -> Expr) -> Expr {
     let kind = match &e.kind {
-        k @ (ExprKind::Num(_) | ExprKind::Bool(_) | ExprKind::Var(_) | ExprKind::Const(_)) => k.clone(),
+        k @ (ExprKind::Num(_) | ExprKind::Bool(_) | ExprKind::Var(_) | ExprKind::Const(_)) => {
+            k.clone()
+        }
         ExprKind::Unary(op, a) => ExprKind::Unary(*op, Box::new(f(a))),
         ExprKind::Binary(op, a, b) => {
             let a = f(a);
             ExprKind::Binary(*op, Box::new(a), Box::new(f(b)))
         }
-        ExprKind::Call(func, args) => ExprKind::Call(func.clone(), args.iter().map(&mut f).collect()),
+        ExprKind::Call(func, args) => {
+            ExprKind::Call(func.clone(), args.iter().map(&mut f).collect())
+        }
         ExprKind::Piecewise(pieces) => ExprKind::Piecewise(
             pieces
                 .iter()
@@ -124,20 +128,43 @@ impl InlineError {
 
 impl fmt::Display for InlineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let within = |w: &Option<String>| w.as_ref().map(|w| format!(" in the body of `{w}`")).unwrap_or_default();
+        let within = |w: &Option<String>| {
+            w.as_ref()
+                .map(|w| format!(" in the body of `{w}`"))
+                .unwrap_or_default()
+        };
         match self {
-            InlineError::UnknownFunction { name, within: w, .. } => {
+            InlineError::UnknownFunction {
+                name, within: w, ..
+            } => {
                 write!(f, "call of unknown function `{name}`{}", within(w))
             }
-            InlineError::WrongArity { name, expected, found, within: w, .. } => {
+            InlineError::WrongArity {
+                name,
+                expected,
+                found,
+                within: w,
+                ..
+            } => {
                 let s = if *expected == 1 { "" } else { "s" };
-                write!(f, "`{name}` takes {expected} argument{s} but is called with {found}{}", within(w))
+                write!(
+                    f,
+                    "`{name}` takes {expected} argument{s} but is called with {found}{}",
+                    within(w)
+                )
             }
             InlineError::Recursion { cycle, .. } => {
-                write!(f, "recursive functions cannot be inlined: {}", cycle.join(" -> "))
+                write!(
+                    f,
+                    "recursive functions cannot be inlined: {}",
+                    cycle.join(" -> ")
+                )
             }
             InlineError::TooLarge { name, .. } => {
-                write!(f, "inlining `{name}` produces an expression that is too large")
+                write!(
+                    f,
+                    "inlining `{name}` produces an expression that is too large"
+                )
             }
         }
     }
@@ -170,7 +197,10 @@ pub fn inline_functions(e: &Expr, defs: &[FunctionDef]) -> Result<Expr, InlineEr
     }
     let out = expand(e, &by_name, &expanded)?;
     if out.depth() > MAX_DEPTH {
-        let (name, span) = top_calls.first().map(|c| (c.name.clone(), c.span.clone())).unwrap_or_default();
+        let (name, span) = top_calls
+            .first()
+            .map(|c| (c.name.clone(), c.span.clone()))
+            .unwrap_or_default();
         return Err(InlineError::TooLarge { name, span });
     }
     Ok(out)
@@ -186,7 +216,11 @@ fn call_sites(e: &Expr) -> Vec<CallSite> {
     let mut out = Vec::new();
     e.walk(|n| {
         if let ExprKind::Call(Func::User(name), args) = &n.kind {
-            out.push(CallSite { name: name.clone(), args: args.len(), span: n.span.clone() });
+            out.push(CallSite {
+                name: name.clone(),
+                args: args.len(),
+                span: n.span.clone(),
+            });
         }
     });
     out
@@ -200,7 +234,11 @@ fn check_calls(
     for c in calls {
         let within = within.map(str::to_owned);
         let Some(def) = defs.get(c.name.as_str()) else {
-            return Err(InlineError::UnknownFunction { name: c.name.clone(), span: c.span.clone(), within });
+            return Err(InlineError::UnknownFunction {
+                name: c.name.clone(),
+                span: c.span.clone(),
+                within,
+            });
         };
         if def.params.len() != c.args {
             return Err(InlineError::WrongArity {
@@ -229,17 +267,24 @@ fn callee_order<'d>(
     let mut state: HashMap<&str, State> = HashMap::new();
     let mut order = Vec::new();
     for root in top {
-        let Some((&root_name, _)) = defs.get_key_value(root.name.as_str()) else { continue };
+        let Some((&root_name, _)) = defs.get_key_value(root.name.as_str()) else {
+            continue;
+        };
         if state.contains_key(root_name) {
             continue;
         }
         // Stack of (function, its callees, index of the next callee to visit).
         let mut stack: Vec<(&str, Vec<&str>, usize)> = Vec::new();
-        let enter = |name: &'d str, state: &mut HashMap<&'d str, State>| -> Result<Vec<&'d str>, InlineError> {
+        let enter = |name: &'d str,
+                     state: &mut HashMap<&'d str, State>|
+         -> Result<Vec<&'d str>, InlineError> {
             state.insert(name, State::Active);
             let sites = call_sites(&defs[name].body);
             check_calls(&sites, defs, Some(name))?;
-            Ok(sites.iter().filter_map(|c| defs.get_key_value(c.name.as_str()).map(|(k, _)| *k)).collect())
+            Ok(sites
+                .iter()
+                .filter_map(|c| defs.get_key_value(c.name.as_str()).map(|(k, _)| *k))
+                .collect())
         };
         let callees = enter(root_name, &mut state)?;
         stack.push((root_name, callees, 0));
@@ -255,9 +300,15 @@ fn callee_order<'d>(
                 Some(State::Done) => {}
                 Some(State::Active) => {
                     let from = stack.iter().position(|(n, _, _)| *n == callee).unwrap_or(0);
-                    let mut cycle: Vec<String> = stack[from..].iter().map(|(n, _, _)| (*n).to_owned()).collect();
+                    let mut cycle: Vec<String> = stack[from..]
+                        .iter()
+                        .map(|(n, _, _)| (*n).to_owned())
+                        .collect();
                     cycle.push(callee.to_owned());
-                    return Err(InlineError::Recursion { cycle, span: root.span.clone() });
+                    return Err(InlineError::Recursion {
+                        cycle,
+                        span: root.span.clone(),
+                    });
                 }
                 None => {
                     let callees = enter(callee, &mut state)?;
@@ -276,10 +327,17 @@ fn expand(
     expanded: &HashMap<&str, Expr>,
 ) -> Result<Expr, InlineError> {
     if let ExprKind::Call(Func::User(name), args) = &e.kind {
-        let too_large = || InlineError::TooLarge { name: name.clone(), span: e.span.clone() };
+        let too_large = || InlineError::TooLarge {
+            name: name.clone(),
+            span: e.span.clone(),
+        };
         let (Some(def), Some(body)) = (defs.get(name.as_str()), expanded.get(name.as_str())) else {
             // Unreachable after the checks in `inline_functions`; report rather than panic.
-            return Err(InlineError::UnknownFunction { name: name.clone(), span: e.span.clone(), within: None });
+            return Err(InlineError::UnknownFunction {
+                name: name.clone(),
+                span: e.span.clone(),
+                within: None,
+            });
         };
         let mut values = Vec::with_capacity(args.len());
         for a in args {
@@ -342,7 +400,10 @@ fn instantiate(body: &Expr, params: &[String], args: &[Expr], span: &Span) -> Ex
 /// A lone `pi` or `E` stays symbolic.
 pub fn fold_constants(e: &Expr) -> Expr {
     let span = e.span.clone();
-    let with = |kind: ExprKind| Expr { kind, span: span.clone() };
+    let with = |kind: ExprKind| Expr {
+        kind,
+        span: span.clone(),
+    };
     match &e.kind {
         ExprKind::Num(_) | ExprKind::Bool(_) | ExprKind::Var(_) | ExprKind::Const(_) => e.clone(),
         ExprKind::Unary(op, a) => {
@@ -353,7 +414,9 @@ pub fn fold_constants(e: &Expr) -> Expr {
             }
             match (op, a.kind) {
                 (UnaryOp::Neg, ExprKind::Unary(UnaryOp::Neg, inner)) => *inner,
-                (UnaryOp::Not, ExprKind::Unary(UnaryOp::Not, inner)) if inner.is_boolean() => *inner,
+                (UnaryOp::Not, ExprKind::Unary(UnaryOp::Not, inner)) if inner.is_boolean() => {
+                    *inner
+                }
                 (op, kind) => with(ExprKind::Unary(*op, Box::new(Expr { kind, span: a.span }))),
             }
         }
@@ -389,7 +452,13 @@ pub fn fold_constants(e: &Expr) -> Expr {
                         if kept.is_empty() {
                             return v;
                         }
-                        kept.push((v, Expr { kind: ExprKind::Bool(true), span: c.span }));
+                        kept.push((
+                            v,
+                            Expr {
+                                kind: ExprKind::Bool(true),
+                                span: c.span,
+                            },
+                        ));
                         break;
                     }
                     None => kept.push((v, c)),
@@ -397,7 +466,10 @@ pub fn fold_constants(e: &Expr) -> Expr {
             }
             if kept.is_empty() {
                 // No condition can hold: keep the (folded) original so the NaN stays visible.
-                let pieces = pieces.iter().map(|(v, c)| (fold_constants(v), fold_constants(c))).collect();
+                let pieces = pieces
+                    .iter()
+                    .map(|(v, c)| (fold_constants(v), fold_constants(c)))
+                    .collect();
                 return with(ExprKind::Piecewise(pieces));
             }
             with(ExprKind::Piecewise(kept))
@@ -418,9 +490,15 @@ fn literal(e: &Expr) -> Option<f64> {
 /// A literal node for a folded value, or `None` when the value is not finite.
 fn literal_result(v: f64, is_bool: bool, span: Span) -> Option<Expr> {
     if is_bool {
-        Some(Expr { kind: ExprKind::Bool(truthy(v)), span })
+        Some(Expr {
+            kind: ExprKind::Bool(truthy(v)),
+            span,
+        })
     } else if v.is_finite() {
-        Some(Expr { kind: ExprKind::Num(v), span })
+        Some(Expr {
+            kind: ExprKind::Num(v),
+            span,
+        })
     } else {
         None
     }
@@ -438,14 +516,25 @@ fn simplify_binary(op: BinaryOp, a: Expr, b: Expr, span: Span) -> Expr {
     match op {
         BinaryOp::Mul if is_num(&a, 1.0) => return b,
         BinaryOp::Mul | BinaryOp::Div | BinaryOp::Pow if is_num(&b, 1.0) => return a,
-        BinaryOp::Pow if is_num(&b, 0.0) => return Expr { kind: ExprKind::Num(1.0), span },
+        BinaryOp::Pow if is_num(&b, 0.0) => {
+            return Expr {
+                kind: ExprKind::Num(1.0),
+                span,
+            };
+        }
         BinaryOp::Add if is_num(&a, 0.0) => return b,
         BinaryOp::Add | BinaryOp::Sub if is_num(&b, 0.0) => return a,
         BinaryOp::And if is_bool(&a, false) || is_bool(&b, false) => {
-            return Expr { kind: ExprKind::Bool(false), span };
+            return Expr {
+                kind: ExprKind::Bool(false),
+                span,
+            };
         }
         BinaryOp::Or if is_bool(&a, true) || is_bool(&b, true) => {
-            return Expr { kind: ExprKind::Bool(true), span };
+            return Expr {
+                kind: ExprKind::Bool(true),
+                span,
+            };
         }
         BinaryOp::And if is_bool(&a, true) && b.is_boolean() => return b,
         BinaryOp::And if is_bool(&b, true) && a.is_boolean() => return a,
@@ -453,5 +542,8 @@ fn simplify_binary(op: BinaryOp, a: Expr, b: Expr, span: Span) -> Expr {
         BinaryOp::Or if is_bool(&b, false) && a.is_boolean() => return a,
         _ => {}
     }
-    Expr { kind: ExprKind::Binary(op, Box::new(a), Box::new(b)), span }
+    Expr {
+        kind: ExprKind::Binary(op, Box::new(a), Box::new(b)),
+        span,
+    }
 }

@@ -4,13 +4,17 @@ mod common;
 
 use common::{lems, sexp, sympy};
 use myelin_expr::{
-    DimType, Expr, FunctionDef, InlineError, MAX_INLINE_SIZE, eval, fold_constants, infer_dimension,
-    inline_functions, print_sympy, shadow_constants, substitute,
+    DimType, Expr, FunctionDef, InlineError, MAX_INLINE_SIZE, eval, fold_constants,
+    infer_dimension, inline_functions, print_sympy, shadow_constants, substitute,
 };
 use myelin_units::Dimension;
 
 fn def(name: &str, params: &[&str], body: &str) -> FunctionDef {
-    FunctionDef { name: name.to_owned(), params: params.iter().map(|p| (*p).to_owned()).collect(), body: sympy(body) }
+    FunctionDef {
+        name: name.to_owned(),
+        params: params.iter().map(|p| (*p).to_owned()).collect(),
+        body: sympy(body),
+    }
 }
 
 fn no_rng() -> f64 {
@@ -40,7 +44,9 @@ fn substitute_replaces_variables_simultaneously() {
     assert_eq!(print_sympy(&out), "(b + 1)*x + a*y + (b + 1)");
     assert!(sympy("(b + 1)*x + a*y + (b + 1)").same(&out));
     // Function names are not variables.
-    let out = substitute(&sympy("f(f)"), &|n: &str| (n == "f").then(|| Expr::num(2.0)));
+    let out = substitute(&sympy("f(f)"), &|n: &str| {
+        (n == "f").then(|| Expr::num(2.0))
+    });
     assert_eq!(print_sympy(&out), "f(2)");
 }
 
@@ -68,10 +74,16 @@ fn inline_nested_functions() {
     assert!(out.calls().is_empty());
     assert_eq!(out.free_vars(), ["c", "r", "v0", "y1", "y2"]);
     // Nodes from a body carry the span of the call they replace; arguments keep theirs.
-    let myelin_expr::ExprKind::Binary(_, call, _) = &out.kind else { panic!() };
+    let myelin_expr::ExprKind::Binary(_, call, _) = &out.kind else {
+        panic!()
+    };
     assert_eq!(call.span, 0..16);
     // An expression without calls comes back unchanged.
-    assert!(inline_functions(&sympy("a + b"), &[]).unwrap().same(&sympy("a + b")));
+    assert!(
+        inline_functions(&sympy("a + b"), &[])
+            .unwrap()
+            .same(&sympy("a + b"))
+    );
 }
 
 #[test]
@@ -86,30 +98,47 @@ fn inline_errors() {
         def("calls_missing", &["a"], "nope(a)"),
     ];
     match inline_functions(&sympy("1 + two(x)"), &defs[..4]) {
-        Err(InlineError::UnknownFunction { name, span, within: None }) => {
+        Err(InlineError::UnknownFunction {
+            name,
+            span,
+            within: None,
+        }) => {
             assert_eq!((name.as_str(), span), ("two", 4..10));
         }
         other => panic!("{other:?}"),
     }
     match inline_functions(&sympy("two(x)"), &defs) {
-        Err(InlineError::WrongArity { name, expected: 2, found: 1, span, within: None }) => {
+        Err(InlineError::WrongArity {
+            name,
+            expected: 2,
+            found: 1,
+            span,
+            within: None,
+        }) => {
             assert_eq!((name.as_str(), span), ("two", 0..6));
         }
         other => panic!("{other:?}"),
     }
     match inline_functions(&sympy("bad_body(x)"), &defs) {
-        Err(InlineError::WrongArity { within: Some(w), .. }) => assert_eq!(w, "bad_body"),
+        Err(InlineError::WrongArity {
+            within: Some(w), ..
+        }) => assert_eq!(w, "bad_body"),
         other => panic!("{other:?}"),
     }
     match inline_functions(&sympy("calls_missing(x)"), &defs) {
         Err(e @ InlineError::UnknownFunction { .. }) => {
-            assert_eq!(e.to_string(), "call of unknown function `nope` in the body of `calls_missing`");
+            assert_eq!(
+                e.to_string(),
+                "call of unknown function `nope` in the body of `calls_missing`"
+            );
         }
         other => panic!("{other:?}"),
     }
     match inline_functions(&sympy("a + f(x)"), &defs) {
         Err(e @ InlineError::Recursion { .. }) => {
-            let InlineError::Recursion { cycle, span } = &e else { unreachable!() };
+            let InlineError::Recursion { cycle, span } = &e else {
+                unreachable!()
+            };
             assert_eq!(cycle, &["f", "g", "h", "f"]);
             assert_eq!(span, &(4..8));
             assert!(e.to_string().contains("f -> g -> h -> f"));
@@ -127,7 +156,11 @@ fn inline_refuses_exponential_blowup() {
     // f0(x) = x + x, f_{k+1}(x) = f_k(x) + f_k(x): 2^40 leaves if expanded.
     let mut defs = vec![def("f0", &["x"], "x + x")];
     for k in 0..40 {
-        defs.push(def(&format!("f{}", k + 1), &["x"], &format!("f{k}(x) + f{k}(x)")));
+        defs.push(def(
+            &format!("f{}", k + 1),
+            &["x"],
+            &format!("f{k}(x) + f{k}(x)"),
+        ));
     }
     match inline_functions(&sympy("f40(y)"), &defs) {
         Err(InlineError::TooLarge { .. }) => {}
@@ -162,9 +195,15 @@ fn fold_constants_rewrites() {
         ("(x > 1) | (2 < 1)", "x > 1"),
         ("~~(x > 1)", "x > 1"),
         ("~(1 > 2)", "True"),
-        ("Piecewise((a, 1 > 2), (b, x > 0), (c, True))", "Piecewise((b, x > 0), (c, True))"),
+        (
+            "Piecewise((a, 1 > 2), (b, x > 0), (c, True))",
+            "Piecewise((b, x > 0), (c, True))",
+        ),
         ("Piecewise((a, 1 < 2), (b, True))", "a"),
-        ("Piecewise((a, x > 0), (b, True), (c, y > 0))", "Piecewise((a, x > 0), (b, True))"),
+        (
+            "Piecewise((a, x > 0), (b, True), (c, y > 0))",
+            "Piecewise((a, x > 0), (b, True))",
+        ),
         ("1/0 + x", "1/0 + x"),
         ("log(-1)", "log(-1)"),
         ("random(2) + f(1 + 1)", "random(2) + f(2)"),
@@ -181,7 +220,9 @@ fn fold_constants_rewrites() {
     assert_eq!(print_sympy(&fold_constants(&sympy("~~x"))), "~~x");
     // Folding keeps spans of the folded nodes.
     let folded = fold_constants(&lems("a + 2*3"));
-    let myelin_expr::ExprKind::Binary(_, _, six) = &folded.kind else { panic!() };
+    let myelin_expr::ExprKind::Binary(_, _, six) = &folded.kind else {
+        panic!()
+    };
     assert_eq!(six.span, 4..7);
 }
 
@@ -218,14 +259,23 @@ fn dim_err(src: &str, needle: &str) -> std::ops::Range<u32> {
 #[test]
 fn dimensions_of_hh_style_expressions() {
     assert_eq!(dim_ok("g * (v - erev)"), DimType::Quantity(CURRENT));
-    assert_eq!(dim_ok("(v - erev) / tau"), DimType::Quantity(VOLTAGE.div(Dimension::TIME).unwrap()));
+    assert_eq!(
+        dim_ok("(v - erev) / tau"),
+        DimType::Quantity(VOLTAGE.div(Dimension::TIME).unwrap())
+    );
     assert_eq!(dim_ok("x^3 * n^4"), DimType::Quantity(Dimension::NONE));
     assert_eq!(dim_ok("v^2"), DimType::Quantity(VOLTAGE.powi(2).unwrap()));
     assert_eq!(dim_ok("area^(1/2) + len"), DimType::Quantity(LENGTH));
     assert_eq!(dim_ok("sqrt(area)"), DimType::Quantity(LENGTH));
-    assert_eq!(dim_ok("len^-1"), DimType::Quantity(LENGTH.powi(-1).unwrap()));
+    assert_eq!(
+        dim_ok("len^-1"),
+        DimType::Quantity(LENGTH.powi(-1).unwrap())
+    );
     assert_eq!(dim_ok("abs(v) + random(v)"), DimType::Quantity(VOLTAGE));
-    assert_eq!(dim_ok("exp(v / thresh)"), DimType::Quantity(Dimension::NONE));
+    assert_eq!(
+        dim_ok("exp(v / thresh)"),
+        DimType::Quantity(Dimension::NONE)
+    );
     assert_eq!(dim_ok("x^y"), DimType::Quantity(Dimension::NONE));
     assert_eq!(dim_ok("0"), DimType::Zero);
     assert_eq!(dim_ok("-0 + 0"), DimType::Zero);
@@ -244,12 +294,21 @@ fn dimension_zero_fits_anything_where_operands_must_agree() {
 
 #[test]
 fn dimension_errors_point_at_the_offender() {
-    assert_eq!(dim_err("exp(v)", "argument of `exp` must be dimensionless"), 4..5);
+    assert_eq!(
+        dim_err("exp(v)", "argument of `exp` must be dimensionless"),
+        4..5
+    );
     assert_eq!(dim_err("2 * (v + t)", "addition"), 4..11);
-    assert_eq!(dim_err("x + unknown_var", "unknown variable `unknown_var`"), 4..15);
+    assert_eq!(
+        dim_err("x + unknown_var", "unknown variable `unknown_var`"),
+        4..15
+    );
     assert_eq!(dim_err("v^x", "constant exponent"), 2..3);
     assert_eq!(dim_err("x^v", "exponent must be dimensionless"), 2..3);
-    assert_eq!(dim_err("v^0.37", "not an integer or a simple fraction"), 2..6);
+    assert_eq!(
+        dim_err("v^0.37", "not an integer or a simple fraction"),
+        2..6
+    );
     assert_eq!(dim_err("v^0.3", "no 3/10 power"), 0..5);
     assert_eq!(dim_err("len^(1/2)", "no 1/2 power"), 0..9);
     assert_eq!(dim_err("sqrt(len)", "square root"), 5..8);
@@ -263,17 +322,36 @@ fn dimension_errors_point_at_the_offender() {
 #[test]
 fn dimensions_of_sympy_constructs() {
     let dim = |src: &str| infer_dimension(&sympy(src), &dims);
-    assert_eq!(dim("Piecewise((v, x > 0), (0, True))").unwrap(), DimType::Quantity(VOLTAGE));
-    assert_eq!(dim("Piecewise((0, x > 0), (erev, True))").unwrap(), DimType::Quantity(VOLTAGE));
+    assert_eq!(
+        dim("Piecewise((v, x > 0), (0, True))").unwrap(),
+        DimType::Quantity(VOLTAGE)
+    );
+    assert_eq!(
+        dim("Piecewise((0, x > 0), (erev, True))").unwrap(),
+        DimType::Quantity(VOLTAGE)
+    );
     let err = dim("Piecewise((v, x > 0), (t, True))").unwrap_err();
-    assert!(err.message.contains("Piecewise values must share one dimension"), "{}", err.message);
+    assert!(
+        err.message
+            .contains("Piecewise values must share one dimension"),
+        "{}",
+        err.message
+    );
     assert_eq!(err.span, 23..24);
     let err = dim("Piecewise((v, x), (v, True))").unwrap_err();
-    assert_eq!((err.span, err.message.contains("expected a condition")), (14..15, true));
+    assert_eq!(
+        (err.span, err.message.contains("expected a condition")),
+        (14..15, true)
+    );
     assert_eq!(dim("Min(v, erev, 0)").unwrap(), DimType::Quantity(VOLTAGE));
     assert!(dim("Max(v, t)").is_err());
-    assert_eq!(dim("sign(v) + atan2(v, erev)").unwrap(), DimType::Quantity(Dimension::NONE));
+    assert_eq!(
+        dim("sign(v) + atan2(v, erev)").unwrap(),
+        DimType::Quantity(Dimension::NONE)
+    );
     assert!(dim("atan2(v, t)").is_err());
+    assert_eq!(dim("v % erev").unwrap(), DimType::Quantity(VOLTAGE));
+    assert!(dim("v % t").is_err());
     assert_eq!(dim("Eq(v, 0) & ~(x > 1)").unwrap(), DimType::Boolean);
     assert_eq!(dim("2*pi*x").unwrap(), DimType::Quantity(Dimension::NONE));
     let err = dim("f(v)").unwrap_err();
@@ -309,13 +387,28 @@ fn eval_builtins() {
     assert_eq!(eval_const("2**3**2"), 512.0);
     assert!(eval_const("sqrt(-1)").is_nan());
     assert_eq!(eval_with(&lems("sinh(0) + cosh(0) + tanh(0)"), &[]), 1.0);
+    // Python's remainder: the sign of the divisor.
+    assert_eq!(eval_const("7 % 3"), 1.0);
+    assert_eq!(eval_const("-7 % 3"), 2.0);
+    assert_eq!(eval_const("7 % -3"), -2.0);
+    assert_eq!(eval_const("Mod(5.5, 2)"), 1.5);
+    assert_eq!(eval_const("6 % 3"), 0.0);
 }
 
 #[test]
 fn eval_conditions_and_piecewise() {
-    assert_eq!(eval_with(&lems("v .gt. 0 .and. t .lt. 1"), &[("v", 1.0), ("t", 0.5)]), 1.0);
-    assert_eq!(eval_with(&lems("v .gt. 0 .and. t .lt. 1"), &[("v", 1.0), ("t", 2.0)]), 0.0);
-    assert_eq!(eval_with(&lems("v .lt. 0 .or. t .eq. 2"), &[("v", 1.0), ("t", 2.0)]), 1.0);
+    assert_eq!(
+        eval_with(&lems("v .gt. 0 .and. t .lt. 1"), &[("v", 1.0), ("t", 0.5)]),
+        1.0
+    );
+    assert_eq!(
+        eval_with(&lems("v .gt. 0 .and. t .lt. 1"), &[("v", 1.0), ("t", 2.0)]),
+        0.0
+    );
+    assert_eq!(
+        eval_with(&lems("v .lt. 0 .or. t .eq. 2"), &[("v", 1.0), ("t", 2.0)]),
+        1.0
+    );
     assert_eq!(eval_const("~(1 > 2)"), 1.0);
     assert_eq!(eval_const("Ne(1, 2) + Eq(1, 1) + (1 >= 1) + (1 <= 0)"), 3.0);
     let pw = sympy("Piecewise((-1, x < 0), (0, Eq(x, 0)), (1, True))");
@@ -338,7 +431,10 @@ fn eval_random_uses_rng() {
 fn eval_errors() {
     let e = lems("a + b");
     let err = eval(&e, &|n: &str| (n == "a").then_some(1.0), &mut no_rng).unwrap_err();
-    assert_eq!((err.message.as_str(), err.span), ("unknown variable `b`", 4..5));
+    assert_eq!(
+        (err.message.as_str(), err.span),
+        ("unknown variable `b`", 4..5)
+    );
     let err = eval(&sympy("1 + f(2)"), &|_: &str| None, &mut no_rng).unwrap_err();
     assert!(err.message.contains("inlined"));
     assert_eq!(err.span, 4..8);
