@@ -83,7 +83,8 @@ impl<'m> TypeInfo<'m> {
         for name in crate::neuroml::schema_only_attributes(model, scope.name()) {
             put(name, AttrKind::Free);
         }
-        let required = scope.parameters().filter(|p| scope.fixed(&p.name).is_none()).collect();
+        // A parameter without a name was reported where it is declared.
+        let required = scope.parameters().filter(|p| !p.name.is_empty() && scope.fixed(&p.name).is_none()).collect();
         TypeInfo { scope, attrs, required }
     }
 
@@ -127,7 +128,7 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
     }
     for t in &model.targets {
         if !ids.contains_key(t.component.as_str()) {
-            let d = Diagnostic::error("dangling-reference", format!("`<Target>` names `{}`, but no component has that id", t.component)).at(t.span);
+            let d = Diagnostic::error("dangling-reference", format!("`<Target>` names `{}`, but no component has that id", t.component)).at(t.component_span);
             ctx.push(hint(d, &t.component, ids.keys().copied()));
         }
     }
@@ -147,8 +148,8 @@ fn duplicate_ids(ctx: &mut Ctx<'_>, siblings: &[Component], place: &str) {
         if let Some(prev) = first.get(id) {
             ctx.push(
                 Diagnostic::error("duplicate-id", format!("id `{id}` is used twice in {place}"))
-                    .at(c.name_span)
-                    .with_label(prev.name_span, "first used here"),
+                    .at(c.id_span.unwrap_or(c.name_span))
+                    .with_label(prev.id_span.unwrap_or(prev.name_span), "first used here"),
             );
         } else {
             first.insert(id, c);
@@ -173,9 +174,12 @@ fn check_component<'m>(
     if c.tag == "annotation" {
         return; // metadata, kept verbatim
     }
+    if c.type_name.is_empty() {
+        return; // `<Component>` without `type`: reported by the reader
+    }
     let Some(info) = cache.info(model, &c.type_name) else {
         let what = if c.explicit_type || c.lems_style { format!("unknown component type `{}`", c.type_name) } else { format!("unknown element or component type `<{}>`", c.tag) };
-        let span = if c.explicit_type { c.attribute("type").map_or(c.name_span, |a| a.value_span) } else { c.name_span };
+        let span = if c.explicit_type { c.type_span.unwrap_or(c.name_span) } else { c.name_span };
         let mut d = Diagnostic::error("unknown-type", what).at(span);
         d = hint(d, &c.type_name, model.component_types.keys().map(String::as_str));
         if let Some((_, pi)) = parent {
@@ -248,9 +252,17 @@ fn check_attributes<'m>(ctx: &mut Ctx<'m>, ids: &HashMap<&'m str, &'m Component>
                 }
             }
             Some(AttrKind::Reference(ty)) => {
-                // jLEMS does not check the referenced component's type, and NeuroML relies on
-                // that (a population of `spikeArray`s refers to a `baseCell`), so neither do we.
-                if !ids.contains_key(a.value.as_str()) {
+                if let Some(target) = ids.get(a.value.as_str()) {
+                    if !reference_fits(model, &target.type_name, ty) {
+                        ctx.push(
+                            Diagnostic::error(
+                                "wrong-type",
+                                format!("`{}` must refer to a `{ty}`, but `{}` is a `{}`", a.name, a.value, target.type_name),
+                            )
+                            .at(a.value_span),
+                        );
+                    }
+                } else {
                     let d = Diagnostic::error(
                         "dangling-reference",
                         format!("`{}` refers to `{}`, but no component has that id", a.name, a.value),
@@ -284,6 +296,25 @@ fn check_attributes<'m>(ctx: &mut Ctx<'m>, ids: &HashMap<&'m str, &'m Component>
             );
         }
     }
+}
+
+/// Types NeuroML accepts where the core types' ComponentReference names another (the core types
+/// are looser than the language: a population of spike sources refers to a `baseCell`, inputs
+/// with dimensionless currents stand for `basePointCurrent`s, a `populationList` is a
+/// `population`).
+const ACCEPTED_FOR: &[(&str, &str)] = &[
+    ("baseCell", "baseSpikeSource"),
+    ("basePointCurrent", "basePointCurrentDL"),
+    ("basePointCurrent", "baseSpikeSource"),
+    ("population", "basePopulation"),
+];
+
+/// Whether a component of type `actual` may be referenced where `wanted` is declared.
+fn reference_fits(model: &Model, actual: &str, wanted: &str) -> bool {
+    // Untyped or unknown targets are reported elsewhere.
+    !model.component_types.contains_key(actual)
+        || model.is_a(actual, wanted)
+        || ACCEPTED_FOR.iter().any(|(w, alt)| *w == wanted && model.is_a(actual, alt))
 }
 
 fn dim_label(name: &str) -> String {

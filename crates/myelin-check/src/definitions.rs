@@ -13,7 +13,7 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
     for u in model.units.values() {
         if !model.dimensions.contains_key(&u.dimension) && u.dimension != "none" {
             let d = Diagnostic::error("unknown-dimension", format!("unit `{}` uses unknown dimension `{}`", u.symbol, u.dimension))
-                .at(u.span);
+                .at(u.dimension_span);
             ctx.push(with_hint(d, &u.dimension, model.dimensions.keys().map(String::as_str)));
         }
     }
@@ -106,12 +106,12 @@ fn check_type(ctx: &mut Ctx<'_>, t: &ComponentType) {
     let members = t
         .parameters
         .iter()
-        .map(|p| (&p.name, p.span))
+        .map(|p| (&p.name, p.name_span))
         .chain(t.derived_parameters.iter().map(|p| (&p.name, p.span)))
         .chain(t.properties.iter().map(|p| (&p.name, p.span)))
         .chain(t.constants.iter().map(|p| (&p.name, p.span)))
-        .chain(t.texts.iter().map(|p| (&p.name, p.span)))
-        .chain(t.paths.iter().map(|p| (&p.name, p.span)))
+        .chain(t.texts.iter().map(|p| (&p.name, p.name_span)))
+        .chain(t.paths.iter().map(|p| (&p.name, p.name_span)))
         .chain(t.component_references.iter().map(|p| (&p.name, p.span)))
         .chain(t.links.iter().map(|p| (&p.name, p.span)));
     for (name, span) in members {
@@ -120,7 +120,7 @@ fn check_type(ctx: &mut Ctx<'_>, t: &ComponentType) {
         }
     }
     for n in t.parameters.iter().chain(&t.exposures).chain(&t.requirements) {
-        dimension(ctx, &n.dimension, n.span);
+        dimension(ctx, &n.dimension, n.dimension_span);
     }
     for p in &t.properties {
         dimension(ctx, &p.dimension, p.span);
@@ -187,6 +187,13 @@ fn expect_dim(ctx: &mut Ctx<'_>, scope: &TypeScope<'_>, e: &Expression, want: Wa
     if undefined {
         return;
     }
+    // A symbol whose declared dimension is unknown has been reported where it is declared.
+    let unknown_dimension = parsed.free_vars().iter().any(|name| {
+        scope.symbol(name).is_some_and(|(kind, dim)| kind != SymbolKind::Time && !is_any_dimension(dim) && scope.model.dimension(dim).is_none())
+    });
+    if unknown_dimension {
+        return;
+    }
     let dim_of = |name: &str| scope.symbol(name).and_then(|(kind, dim)| if kind == SymbolKind::Time { Some(Dimension::TIME) } else { scope.model.dimension(dim) });
     match myelin_expr::infer_dimension(parsed, &dim_of) {
         Ok(got) => {
@@ -236,23 +243,23 @@ fn find_word(text: &str, word: &str) -> Option<usize> {
 fn check_dynamics(ctx: &mut Ctx<'_>, scope: &TypeScope<'_>, t: &ComponentType, d: &Dynamics) {
     let exposures: Vec<&str> = scope.exposures().map(|e| e.name.as_str()).collect();
     let mut names: HashSet<&str> = HashSet::new();
-    for (name, dim, exposure, span) in d
+    for (name, dim, exposure, span, dim_span, exp_span) in d
         .state_variables
         .iter()
-        .map(|s| (&s.name, &s.dimension, &s.exposure, s.span))
-        .chain(d.derived_variables.iter().map(|s| (&s.name, &s.dimension, &s.exposure, s.span)))
-        .chain(d.conditional_derived_variables.iter().map(|s| (&s.name, &s.dimension, &s.exposure, s.span)))
+        .map(|s| (&s.name, &s.dimension, &s.exposure, s.span, s.dimension_span, s.exposure_span))
+        .chain(d.derived_variables.iter().map(|s| (&s.name, &s.dimension, &s.exposure, s.span, s.dimension_span, s.exposure_span)))
+        .chain(d.conditional_derived_variables.iter().map(|s| (&s.name, &s.dimension, &s.exposure, s.span, s.dimension_span, s.exposure_span)))
     {
         if !names.insert(name) {
             // jLEMS accepts this (the core types' pinskyRinzelCA3Cell relies on it); the later
             // declaration shadows the earlier one in expressions.
             ctx.push(Diagnostic::warning("duplicate-definition", format!("variable `{name}` is declared twice in `{}`", t.name)).at(span));
         }
-        dimension(ctx, dim, span);
+        dimension(ctx, dim, dim_span);
         if let Some(x) = exposure {
             if !exposures.contains(&x.as_str()) {
                 let d = Diagnostic::error("undefined-symbol", format!("`{name}` is exposed as `{x}`, but `{}` declares no such `<Exposure>`", t.name))
-                    .at(span);
+                    .at(exp_span);
                 ctx.push(with_hint(d, x, exposures.iter().copied()));
             }
         }
@@ -326,7 +333,7 @@ fn check_behaviour(ctx: &mut Ctx<'_>, scope: &TypeScope<'_>, b: &Behaviour, regi
         match state_dim(&td.variable) {
             None => {
                 let cands: Vec<&str> = scope.dynamics().map(|d| d.state_variables.iter().map(|s| s.name.as_str()).collect()).unwrap_or_default();
-                let d = Diagnostic::error("undefined-symbol", format!("`{}` is not a state variable of `{}`", td.variable, scope.name())).at(td.span);
+                let d = Diagnostic::error("undefined-symbol", format!("`{}` is not a state variable of `{}`", td.variable, scope.name())).at(td.variable_span);
                 ctx.push(with_hint(d, &td.variable, cands));
             }
             // jLEMS accepts a dimensionless rate for a dimensionless state variable (read as
@@ -354,11 +361,11 @@ fn check_behaviour(ctx: &mut Ctx<'_>, scope: &TypeScope<'_>, b: &Behaviour, regi
     for oe in &b.on_events {
         match scope.event_ports().find(|p| p.name == oe.port) {
             None => {
-                let d = Diagnostic::error("unknown-port", format!("`{}` has no event port `{}`", scope.name(), oe.port)).at(oe.span);
+                let d = Diagnostic::error("unknown-port", format!("`{}` has no event port `{}`", scope.name(), oe.port)).at(oe.port_span);
                 ctx.push(with_hint(d, &oe.port, scope.event_ports().map(|p| p.name.as_str())));
             }
             Some(p) if p.direction != PortDirection::In => {
-                ctx.push(Diagnostic::error("unknown-port", format!("`<OnEvent>` listens on `{}`, which is an output port", oe.port)).at(oe.span));
+                ctx.push(Diagnostic::error("unknown-port", format!("`<OnEvent>` listens on `{}`, which is an output port", oe.port)).at(oe.port_span));
             }
             Some(_) => {}
         }
@@ -366,26 +373,26 @@ fn check_behaviour(ctx: &mut Ctx<'_>, scope: &TypeScope<'_>, b: &Behaviour, regi
     for actions in blocks {
         for a in actions {
             match a {
-                Action::StateAssignment { variable, value, span } => match state_dim(variable) {
+                Action::StateAssignment { variable, value, at, .. } => match state_dim(variable) {
                     None => {
-                        ctx.push(Diagnostic::error("undefined-symbol", format!("`{variable}` is not a state variable of `{}`", scope.name())).at(*span));
+                        ctx.push(Diagnostic::error("undefined-symbol", format!("`{variable}` is not a state variable of `{}`", scope.name())).at(*at));
                     }
                     Some(Some(dim)) => expect_dim(ctx, scope, value, Want::Quantity(dim), &format!("the assignment to `{variable}`")),
                     Some(None) => {}
                 },
-                Action::EventOut { port, span } => match scope.event_ports().find(|p| &p.name == port) {
+                Action::EventOut { port, at, .. } => match scope.event_ports().find(|p| &p.name == port) {
                     None => {
-                        let d = Diagnostic::error("unknown-port", format!("`{}` has no event port `{port}`", scope.name())).at(*span);
+                        let d = Diagnostic::error("unknown-port", format!("`{}` has no event port `{port}`", scope.name())).at(*at);
                         ctx.push(with_hint(d, port, scope.event_ports().map(|p| p.name.as_str())));
                     }
                     Some(p) if p.direction != PortDirection::Out => {
-                        ctx.push(Diagnostic::error("unknown-port", format!("`<EventOut>` sends on `{port}`, which is an input port")).at(*span));
+                        ctx.push(Diagnostic::error("unknown-port", format!("`<EventOut>` sends on `{port}`, which is an input port")).at(*at));
                     }
                     Some(_) => {}
                 },
-                Action::Transition { regime, span } => {
+                Action::Transition { regime, at, .. } => {
                     if !regimes.contains(&regime.as_str()) {
-                        let d = Diagnostic::error("unknown-regime", format!("no regime called `{regime}`")).at(*span);
+                        let d = Diagnostic::error("unknown-regime", format!("no regime called `{regime}`")).at(*at);
                         ctx.push(with_hint(d, regime, regimes.iter().copied()));
                     }
                 }

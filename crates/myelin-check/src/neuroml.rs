@@ -70,8 +70,52 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
                     }
                 }
             }
+            cell_regions(ctx, c, &ids);
         }
     }
+}
+
+/// A cell's morphology: its `<morphology>` child, or the top-level one its `morphology=` names.
+fn part_of<'m>(cell: &'m Component, ids: &HashMap<&str, &'m Component>, model: &Model, ty: &str) -> Option<&'m Component> {
+    cell.children
+        .iter()
+        .find(|k| model.is_a(&k.type_name, ty))
+        .or_else(|| cell.attribute(ty).and_then(|a| ids.get(a.value.as_str()).copied()))
+}
+
+/// Segment and segment-group ids of a morphology.
+fn segments_and_groups(m: &Component) -> (HashSet<&str>, HashSet<&str>) {
+    let segments = m.children.iter().filter(|k| k.type_name == "segment").filter_map(|k| k.id.as_deref()).collect();
+    let groups = m.children.iter().filter(|k| k.type_name == "segmentGroup").filter_map(|k| k.id.as_deref()).collect();
+    (segments, groups)
+}
+
+/// Channel densities, capacitances and the like name segment groups and segments of the cell's
+/// morphology; they must exist (`all` stands for the whole cell even when not declared).
+fn cell_regions(ctx: &mut Ctx<'_>, cell: &Component, ids: &HashMap<&str, &Component>) {
+    let model = ctx.model;
+    let Some(morph) = part_of(cell, ids, model, "morphology") else { return };
+    let Some(bio) = part_of(cell, ids, model, "biophysicalProperties") else { return };
+    let (segments, groups) = segments_and_groups(morph);
+    bio.walk(&mut |k| {
+        for a in &k.attributes {
+            let missing = match a.name.as_str() {
+                "segmentGroup" => a.value != "all" && !groups.contains(a.value.as_str()),
+                "segment" => !segments.contains(a.value.as_str()),
+                _ => false,
+            };
+            if missing {
+                let what = if a.name == "segment" { "segment" } else { "segment group" };
+                ctx.push(
+                    Diagnostic::error(
+                        "dangling-reference",
+                        format!("{what} `{}` does not exist in the morphology of cell `{}`", a.value, cell.id.as_deref().unwrap_or("")),
+                    )
+                    .at(a.value_span),
+                );
+            }
+        }
+    });
 }
 
 /// `<population type="populationList" size="3">` must hold exactly `size` `<instance>`s.
@@ -130,6 +174,16 @@ fn morphology(ctx: &mut Ctx<'_>, m: &Component) {
 /// Populations named by projections, connections and inputs must exist, and cell indices must
 /// be within the population's size.
 fn network(ctx: &mut Ctx<'_>, net: &Component) {
+    // population id -> segment ids of its cell type (when the cell has a morphology)
+    let ids = id_index(ctx.model);
+    let mut pop_segments: HashMap<&str, HashSet<&str>> = HashMap::default();
+    for p in net.children.iter().filter(|k| ctx.model.is_a(&k.type_name, "basePopulation")) {
+        let (Some(id), Some(comp)) = (p.id.as_deref(), p.attribute("component")) else { continue };
+        let Some(cell) = ids.get(comp.value.as_str()) else { continue };
+        if let Some(m) = part_of(cell, &ids, ctx.model, "morphology") {
+            pop_segments.insert(id, segments_and_groups(m).0);
+        }
+    }
     // population id -> size (None when unknown)
     let mut pops: HashMap<&str, Option<usize>> = HashMap::default();
     for p in net.children.iter().filter(|k| ctx.model.is_a(&k.type_name, "basePopulation")) {
@@ -167,6 +221,17 @@ fn network(ctx: &mut Ctx<'_>, net: &Component) {
                 for (key, pop) in [("preCellId", &pre), ("postCellId", &post), ("preCell", &pre), ("postCell", &post)] {
                     if let (Some(a), Some((name, size))) = (conn.attribute(key), pop) {
                         cell_index(ctx, a, name, *size, &pops);
+                    }
+                }
+                for (key, pop) in [("preSegmentId", &pre), ("postSegmentId", &post), ("preSegment", &pre), ("postSegment", &post)] {
+                    let (Some(a), Some((name, _))) = (conn.attribute(key), pop) else { continue };
+                    if let Some(segs) = pop_segments.get(name.as_str()) {
+                        if !segs.contains(a.value.trim()) {
+                            ctx.push(
+                                Diagnostic::error("dangling-reference", format!("segment `{}` does not exist in the cells of population `{name}`", a.value))
+                                    .at(a.value_span),
+                            );
+                        }
                     }
                 }
             }

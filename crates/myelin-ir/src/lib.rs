@@ -88,6 +88,7 @@ pub struct UnitDef {
     pub scale: f64,
     pub offset: f64,
     pub span: Span,
+    pub dimension_span: Span,
 }
 
 /// `<Target component="sim1" reportFile=.. timesFile=..>`.
@@ -97,6 +98,7 @@ pub struct Target {
     pub report_file: Option<String>,
     pub times_file: Option<String>,
     pub span: Span,
+    pub component_span: Span,
 }
 
 /// A component instance, as written and with its resolved type.
@@ -121,6 +123,9 @@ pub struct Component {
     pub span: Span,
     /// The span of the element name, where most diagnostics about the component point.
     pub name_span: Span,
+    /// Spans of the `id` and `type` values, when written.
+    pub id_span: Option<Span>,
+    pub type_span: Option<Span>,
 }
 
 #[derive(Clone, Debug)]

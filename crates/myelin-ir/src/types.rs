@@ -30,6 +30,10 @@ pub struct Named {
     pub dimension: String,
     pub description: Option<String>,
     pub span: Span,
+    /// Span of the `name` value.
+    pub name_span: Span,
+    /// Span of the `dimension` value (the element's span when absent).
+    pub dimension_span: Span,
 }
 
 /// A name with a type reference: Child, Children, Link, ComponentReference, Attachments...
@@ -206,6 +210,9 @@ pub struct StateVariable {
     pub exposure: Option<String>,
     pub description: Option<String>,
     pub span: Span,
+    /// Spans of the `dimension` and `exposure` values (the element's span when absent).
+    pub dimension_span: Span,
+    pub exposure_span: Span,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,6 +233,8 @@ pub struct DerivedVariable {
     pub reduce: Option<Reduce>,
     pub required: Option<bool>,
     pub span: Span,
+    pub dimension_span: Span,
+    pub exposure_span: Span,
 }
 
 #[derive(Clone, Debug)]
@@ -235,6 +244,8 @@ pub struct ConditionalDerivedVariable {
     pub exposure: Option<String>,
     pub cases: Vec<Case>,
     pub span: Span,
+    pub dimension_span: Span,
+    pub exposure_span: Span,
 }
 
 /// `<Case condition=.. value=..>`; the case without a condition is the default.
@@ -250,6 +261,7 @@ pub struct TimeDerivative {
     pub variable: String,
     pub value: Expression,
     pub span: Span,
+    pub variable_span: Span,
 }
 
 /// `<OnStart>`, `<OnEntry>`: a list of actions.
@@ -271,13 +283,16 @@ pub struct OnEvent {
     pub port: String,
     pub actions: Vec<Action>,
     pub span: Span,
+    pub port_span: Span,
 }
 
+/// An action of an event handler; `span` is the element's, `at` the span of the value that
+/// names the variable, port or regime.
 #[derive(Clone, Debug)]
 pub enum Action {
-    StateAssignment { variable: String, value: Expression, span: Span },
-    EventOut { port: String, span: Span },
-    Transition { regime: String, span: Span },
+    StateAssignment { variable: String, value: Expression, span: Span, at: Span },
+    EventOut { port: String, span: Span, at: Span },
+    Transition { regime: String, span: Span, at: Span },
 }
 
 #[derive(Clone, Debug)]

@@ -30,7 +30,11 @@ pub(crate) fn read_document(file: FileId, src: &str, diags: &mut Diagnostics) ->
         Ok(d) => d,
         Err(e) => {
             let pos = e.pos();
-            let offset = offset_of(src, pos.row as usize, pos.col as usize);
+            let offset = match e {
+                // roxmltree reports a DTD at the start of the document; point at the DOCTYPE.
+                roxmltree::Error::DtdDetected => src.find("<!DOCTYPE").unwrap_or(0),
+                _ => offset_of(src, pos.row as usize, pos.col as usize),
+            };
             let mut d = Diagnostic::error("malformed-xml", xml_error_message(&e)).at(Span::new(file, offset, offset + 1));
             if matches!(e, roxmltree::Error::DtdDetected) {
                 d = d.with_note("DTDs are refused: they can expand entities without bound and reach outside the document");
@@ -190,6 +194,10 @@ impl<'s> Reader<'s> {
     fn expr(&mut self, a: &Attrs<'_, '_>, name: &str) -> Expression {
         let text = self.req(a, name);
         let span = self.value_span(a.node, name);
+        if a.node.attribute(name).is_none() {
+            // Already reported as a missing attribute; nothing to parse.
+            return Expression { text, span, parsed: None };
+        }
         self.parse_expr(&text, span)
     }
 
@@ -247,7 +255,8 @@ impl<'s> Reader<'s> {
                 let power = self.number::<i32>(n, "power").unwrap_or(0);
                 let scale = self.number::<f64>(n, "scale").unwrap_or(1.0);
                 let offset = self.number::<f64>(n, "offset").unwrap_or(0.0);
-                items.units.push(UnitDef { symbol, dimension, power, scale, offset, span });
+                let dimension_span = self.value_span(n, "dimension");
+                items.units.push(UnitDef { symbol, dimension, power, scale, offset, span, dimension_span });
             }
             "Constant" => {
                 let c = self.constant(n);
@@ -265,6 +274,7 @@ impl<'s> Reader<'s> {
                     report_file: Self::opt(&a, "reportFile"),
                     times_file: Self::opt(&a, "timesFile"),
                     span,
+                    component_span: self.value_span(n, "component"),
                 });
             }
             "Meta" | "Assertion" => {}
@@ -313,6 +323,8 @@ impl<'s> Reader<'s> {
             dimension: if with_dimension { Self::opt(&a, "dimension").unwrap_or_default() } else { String::new() },
             description: Self::opt(&a, "description"),
             span: self.span(n.range()),
+            name_span: self.value_span(n, "name"),
+            dimension_span: self.value_span(n, "dimension"),
         }
     }
 
@@ -464,6 +476,8 @@ impl<'s> Reader<'s> {
                         exposure: Self::opt(&a, "exposure"),
                         description: Self::opt(&a, "description"),
                         span,
+                        dimension_span: self.value_span(c, "dimension"),
+                        exposure_span: self.value_span(c, "exposure"),
                     });
                 }
                 "DerivedVariable" => {
@@ -502,6 +516,8 @@ impl<'s> Reader<'s> {
                         reduce,
                         required: c.attribute("required").map(|v| v == "true"),
                         span,
+                        dimension_span: self.value_span(c, "dimension"),
+                        exposure_span: self.value_span(c, "exposure"),
                     });
                 }
                 "ConditionalDerivedVariable" => {
@@ -512,6 +528,8 @@ impl<'s> Reader<'s> {
                         exposure: Self::opt(&a, "exposure"),
                         cases: vec![],
                         span,
+                        dimension_span: self.value_span(c, "dimension"),
+                        exposure_span: self.value_span(c, "exposure"),
                     };
                     for k in elements(c) {
                         if k.tag_name().name() != "Case" {
@@ -566,7 +584,7 @@ impl<'s> Reader<'s> {
                 let a = self.check_attrs(c, &["variable", "value"]);
                 let variable = self.req(&a, "variable");
                 let value = self.expr(&a, "value");
-                body.time_derivatives.push(TimeDerivative { variable, value, span });
+                body.time_derivatives.push(TimeDerivative { variable, value, span, variable_span: self.value_span(c, "variable") });
             }
             "OnStart" if !in_regime => {
                 let _ = self.check_attrs(c, &[]);
@@ -588,7 +606,7 @@ impl<'s> Reader<'s> {
                 let a = self.check_attrs(c, &["port"]);
                 let port = self.req(&a, "port");
                 let actions = self.actions(c, true);
-                body.on_events.push(OnEvent { port, actions, span });
+                body.on_events.push(OnEvent { port, actions, span, port_span: self.value_span(c, "port") });
             }
             _ => {
                 let allowed: &[&str] = if in_regime {
@@ -610,15 +628,15 @@ impl<'s> Reader<'s> {
                     let a = self.check_attrs(c, &["variable", "value"]);
                     let variable = self.req(&a, "variable");
                     let value = self.expr(&a, "value");
-                    out.push(Action::StateAssignment { variable, value, span });
+                    out.push(Action::StateAssignment { variable, value, span, at: self.value_span(c, "variable") });
                 }
                 "EventOut" if events_allowed => {
                     let a = self.check_attrs(c, &["port"]);
-                    out.push(Action::EventOut { port: self.req(&a, "port"), span });
+                    out.push(Action::EventOut { port: self.req(&a, "port"), span, at: self.value_span(c, "port") });
                 }
                 "Transition" if events_allowed => {
                     let a = self.check_attrs(c, &["regime"]);
-                    out.push(Action::Transition { regime: self.req(&a, "regime"), span });
+                    out.push(Action::Transition { regime: self.req(&a, "regime"), span, at: self.value_span(c, "regime") });
                 }
                 _ => {
                     let ctx = format!("`<{}>`", n.tag_name().name());
@@ -653,7 +671,14 @@ impl<'s> Reader<'s> {
                     let a = self.check_attrs(c, &["instances", "as"]);
                     let instances = self.req(&a, "instances");
                     let as_name = self.req(&a, "as");
-                    let items = if depth < MAX_DEPTH { self.structure_items(c, depth + 1) } else { vec![] };
+                    let items = if depth < MAX_DEPTH {
+                        self.structure_items(c, depth + 1)
+                    } else {
+                        self.diags.push(
+                            Diagnostic::error("too-deep", format!("elements are nested more than {MAX_DEPTH} levels deep")).at(self.name_span(c)),
+                        );
+                        vec![]
+                    };
                     out.push(StructureItem::ForEach { instances, as_name, items, span });
                 }
                 "With" => {
@@ -797,6 +822,8 @@ impl<'s> Reader<'s> {
             text: None,
             span: self.span(n.range()),
             name_span: self.name_span(n),
+            id_span: n.attribute_node("id").map(|a| self.span(a.range_value())),
+            type_span: n.attribute_node("type").map(|a| self.span(a.range_value())),
             tag,
         };
         if let Some(t) = n.attribute("type") {

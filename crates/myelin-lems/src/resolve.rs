@@ -22,7 +22,8 @@ pub(crate) fn resolve_component_types(model: &mut Model) {
 }
 
 fn resolve(model: &Model, memo: &mut Memo, c: &mut Component, parent_type: Option<&str>) {
-    if c.type_name.is_empty() {
+    // `<Component>` without `type=` stays untyped (the reader reported it).
+    if c.type_name.is_empty() && !c.lems_style {
         c.type_name = match parent_type {
             Some(p) => {
                 if !memo.contains_key(p) {
