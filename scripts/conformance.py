@@ -9,6 +9,13 @@ Checks, for the 31 LEMS_NML2_Ex*.xml examples and every examples/*.nml of the jN
    that jNeuroML runs with the same results as the original: every output file equal within
    float32 print precision (same simulator on the same model, so only seeded randomness may
    differ, and only when the example has no seed; those are compared by shape).
+3. engine:   `myelin run` of each example against jNeuroML's own run (cached under
+   $MYELIN_CACHE/jnml-results): the same output files with the same number of rows; per
+   trace, the same number of spikes (upward crossings of mid-range) with times within 3 dt and
+   values within 1e-4 of the trace's range before the first spike (over the whole run when it
+   does not spike); event files with the same ids and counts and times within 3 dt. An example
+   myelin cannot simulate must be refused with an error (non-zero exit), never run silently;
+   it is reported as "refused" (a gap to close, not a pass).
 
 Exit status 0 when everything agrees. A summary table is printed; `--json` writes details.
 """
@@ -120,11 +127,127 @@ def writer_roundtrip(myelin: Path, jnml: Path, names: list[str] | None) -> list[
     return results
 
 
+def jnml_reference(jnml: Path, ex: Path) -> tuple[Path | None, str]:
+    """jNeuroML's results for one example, computed once and cached."""
+    cache = jnml.parent / "jnml-results" / ex.stem
+    done = cache / ".done"
+    if not done.exists():
+        if cache.exists():
+            shutil.rmtree(cache)
+        cache.mkdir(parents=True)
+        shutil.copytree(jnml / "LEMSexamples", cache / "LEMSexamples")
+        shutil.copytree(jnml / "examples", cache / "examples")
+        (cache / "LEMSexamples" / "results").mkdir(exist_ok=True)
+        p = jnml_run(jnml / "jNeuroML.jar", cache / "LEMSexamples" / ex.name, cache / "LEMSexamples")
+        (cache / "jnml.log").write_text(p.stdout + p.stderr)
+        (cache / "rc").write_text(str(p.returncode))
+        done.touch()
+    rc = int((cache / "rc").read_text().strip() or "1")
+    log = (cache / "jnml.log").read_text()
+    return (cache / "LEMSexamples" / "results" if rc == 0 else None), log
+
+
+def crossings(col: list[float]) -> list[int]:
+    lo, hi = min(col), max(col)
+    if hi - lo <= 0:
+        return []
+    mid = lo + 0.5 * (hi - lo)
+    return [k for k in range(1, len(col)) if col[k - 1] < mid <= col[k]]
+
+
+def compare_trace(a: list[float], b: list[float], dt_rows: int = 3) -> tuple[bool, str]:
+    rng = max(a) - min(a)
+    tol = 1e-4 * (rng if rng > 0 else max(1e-12, max(abs(x) for x in a)))
+    ca, cb = crossings(a), crossings(b)
+    if len(ca) != len(cb):
+        return False, f"{len(ca)} spikes in jNeuroML, {len(cb)} in myelin"
+    for x, y in zip(ca, cb):
+        if abs(x - y) > dt_rows:
+            return False, f"spike at row {x} in jNeuroML, {y} in myelin"
+    end = max(0, ca[0] - 2) if ca else len(a)
+    for k in range(end):
+        if abs(a[k] - b[k]) > tol:
+            return False, f"row {k}: {a[k]} vs {b[k]} (tolerance {tol:.3g})"
+    return True, f"{len(ca)} spikes" if ca else "within 1e-4 of range"
+
+
+def compare_results(ref: Path, mine: Path, dt: float) -> tuple[bool, str]:
+    fa = sorted(p.relative_to(ref) for p in ref.rglob("*") if p.is_file())
+    fb = sorted(p.relative_to(mine) for p in mine.rglob("*") if p.is_file())
+    if fa != fb:
+        return False, f"files differ: jNeuroML {[str(x) for x in fa]}, myelin {[str(x) for x in fb]}"
+    notes = []
+    for rel in fa:
+        ta, tb = read_table(ref / rel), read_table(mine / rel)
+        if rel.suffix == ".spikes" or (ta and len(ta[0]) == 2 and rel.suffix != ".dat"):
+            # events: (time, id) or (id, time)
+            # events: `time id` (TIME_ID) or `id time` (ID_TIME); the id column is all integers.
+            id_col = 1 if all(float(r[1]).is_integer() for r in ta + tb) else 0
+
+            def by_id(rows):
+                out: dict[int, list[float]] = {}
+                for r in rows:
+                    out.setdefault(int(r[id_col]), []).append(r[1 - id_col])
+                return out
+            ea, eb = by_id(ta), by_id(tb)
+            if sorted(ea) != sorted(eb) or any(len(ea[k]) != len(eb[k]) for k in ea):
+                return False, f"{rel}: event ids or counts differ"
+            for k in ea:
+                for x, y in zip(sorted(ea[k]), sorted(eb[k])):
+                    if abs(x - y) > 3 * dt * 1.0001:
+                        return False, f"{rel}: event of {k} at {x} vs {y}"
+            notes.append(f"{rel.name}: {sum(len(v) for v in ea.values())} events")
+            continue
+        if len(ta) != len(tb):
+            return False, f"{rel}: {len(ta)} rows in jNeuroML, {len(tb)} in myelin"
+        for j in range(1, len(ta[0]) if ta else 0):
+            ok, why = compare_trace([r[j] for r in ta], [r[j] for r in tb])
+            if not ok:
+                return False, f"{rel} column {j}: {why}"
+        notes.append(f"{rel.name} ok")
+    return True, "; ".join(notes) or "no output files"
+
+
+def engine(myelin: Path, jnml: Path, names: list[str] | None) -> list[dict]:
+    core = jnml / "NeuroML2CoreTypes"
+    results = []
+    examples = sorted((jnml / "LEMSexamples").glob("LEMS_NML2_Ex*.xml"))
+    if names:
+        examples = [e for e in examples if any(n in e.name for n in names)]
+    for ex in examples:
+        ref, log = jnml_reference(jnml, ex)
+        with tempfile.TemporaryDirectory(prefix="myelin-run-") as tmp:
+            tmp = Path(tmp)
+            shutil.copytree(jnml / "LEMSexamples", tmp / "LEMSexamples")
+            shutil.copytree(jnml / "examples", tmp / "examples")
+            res = tmp / "LEMSexamples" / "results"
+            res.mkdir(exist_ok=True)
+            for old in res.glob("*"):
+                old.unlink()
+            p = run([str(myelin), "run", "--quiet", str(tmp / "LEMSexamples" / ex.name), "-I", str(core)])
+            text = ex.read_text()
+            import re
+            m = re.search(r'step="([0-9.eE+-]+)\s*ms"', text)
+            dt = float(m.group(1)) * 1e-3 if m else 1e-5
+            if ref is None:
+                ok = p.returncode != 0
+                results.append({"file": ex.name, "status": "ok" if ok else "FAIL",
+                                "detail": "jNeuroML refuses it; myelin refuses it too" if ok else "jNeuroML refuses it but myelin ran it"})
+                continue
+            if p.returncode != 0:
+                results.append({"file": ex.name, "status": "refused", "detail": (p.stderr or p.stdout).strip().splitlines()[0][:300] if (p.stderr or p.stdout).strip() else f"exit {p.returncode}"})
+                continue
+            ok, detail = compare_results(ref, res, dt)
+            results.append({"file": ex.name, "status": "ok" if ok else "FAIL", "detail": detail})
+    return results
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--myelin", default=str(ROOT / "target/release/myelin"))
     ap.add_argument("--only", nargs="*", help="substrings of example names for the writer check")
     ap.add_argument("--skip-writer", action="store_true")
+    ap.add_argument("--skip-engine", action="store_true")
     ap.add_argument("--json")
     args = ap.parse_args()
     myelin = Path(args.myelin).resolve()
@@ -142,9 +265,16 @@ def main() -> int:
         print(f"writer: {len(wr) - len(wbad)}/{len(wr)} flattened examples give jNeuroML's results")
         for r in wr:
             print(f"  {'ok  ' if r['ok'] else 'FAIL'} {r['file']}: {r['detail'][:500]}")
+    en = [] if args.skip_engine else engine(myelin, jnml, args.only)
+    if en:
+        counts = {k: sum(1 for r in en if r["status"] == k) for k in ("ok", "refused", "FAIL")}
+        print(f"engine: {counts['ok']} agree with jNeuroML, {counts['refused']} refused with an error, {counts['FAIL']} disagree")
+        for r in en:
+            print(f"  {r['status']:7} {r['file']}: {r['detail'][:300]}")
+    ebad = [r for r in en if r["status"] == "FAIL"]
     if args.json:
-        Path(args.json).write_text(json.dumps({"validate": val, "writer": wr}, indent=2))
-    return 1 if bad or wbad else 0
+        Path(args.json).write_text(json.dumps({"validate": val, "writer": wr, "engine": en}, indent=2))
+    return 1 if bad or wbad or ebad else 0
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 //! Checks of components against their types: attributes, quantities, references, children,
 //! ids.
 
-use crate::scope::TypeScope;
+use myelin_ir::TypeScope;
 use crate::suggest::did_you_mean;
 use crate::Ctx;
 use myelin_diag::Diagnostic;

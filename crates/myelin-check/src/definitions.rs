@@ -1,6 +1,6 @@
 //! Checks of what the model defines: units, component types, their members and dynamics.
 
-use crate::scope::{SymbolKind, TypeScope};
+use myelin_ir::{SymbolKind, TypeScope};
 use crate::suggest::did_you_mean;
 use crate::Ctx;
 use myelin_diag::{Diagnostic, Span};

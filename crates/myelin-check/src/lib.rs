@@ -17,10 +17,9 @@ use myelin_ir::Model;
 mod components;
 mod definitions;
 mod neuroml;
-mod scope;
 mod suggest;
 
-pub use scope::TypeScope;
+pub use myelin_ir::TypeScope;
 
 /// Checks the whole model; appends what it finds to `diags`.
 pub fn check(model: &Model, diags: &mut Diagnostics) {

@@ -17,7 +17,9 @@ use indexmap::IndexMap;
 pub use myelin_diag::{FileId, Span};
 pub use myelin_units::Dimension;
 
+mod scope;
 mod types;
+pub use scope::{SymbolKind, TypeScope};
 pub use types::*;
 
 /// The type name that stands for "any component type" in `<ComponentReference type=..>` and

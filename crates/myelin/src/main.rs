@@ -3,6 +3,8 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI prints
 
+mod run_cmd;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use myelin_diag::{Diagnostics, SourceMap};
 use std::io::Write as _;
@@ -10,11 +12,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Exit code for valid input / success.
-const EXIT_OK: u8 = 0;
+pub(crate) const EXIT_OK: u8 = 0;
 /// Exit code for input that was read but is invalid.
-const EXIT_INVALID: u8 = 1;
+pub(crate) const EXIT_INVALID: u8 = 1;
 /// Exit code for input that could not be used at all (missing file, bad arguments).
-const EXIT_UNUSABLE: u8 = 2;
+pub(crate) const EXIT_UNUSABLE: u8 = 2;
 
 #[derive(Parser)]
 #[command(name = "myelin", version, about = "Read, validate and write LEMS and NeuroML2 models", long_about = None)]
@@ -46,6 +48,29 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// Run the simulation of a LEMS / NeuroML file (its `<Target>`) and write its output files
+    /// where jNeuroML would, in the same layout.
+    Run {
+        file: PathBuf,
+        #[arg(short = 'I', long = "include", value_name = "DIR")]
+        include_dirs: Vec<PathBuf>,
+        /// Override the simulated time (e.g. `100ms`).
+        #[arg(long)]
+        duration: Option<String>,
+        /// Override the time step (e.g. `0.01ms`).
+        #[arg(long)]
+        dt: Option<String>,
+        /// Seed for `random()` (default: the Simulation's `seed`, else 0).
+        #[arg(long)]
+        seed: Option<i64>,
+        /// Write outputs under this directory instead of the LEMS file's; also allows output
+        /// paths that leave it.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+        /// No progress bar and no summary line.
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// Read a document (and its includes) and write it back as LEMS / NeuroML XML.
     Write {
         file: PathBuf,
@@ -72,12 +97,15 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Validate { files, include_dirs, format, quiet, strict } => validate(&files, include_dirs, format, quiet, strict),
         Command::Write { file, include_dirs, flatten, output } => write(&file, include_dirs, flatten, output),
+        Command::Run { file, include_dirs, duration, dt, seed, out_dir, quiet } => {
+            run_cmd::run(run_cmd::RunArgs { file, include_dirs, duration, dt, seed, out_dir, quiet })
+        }
     };
     ExitCode::from(code)
 }
 
 /// Loads and checks one document. `Err` means it could not be read at all.
-fn load_and_check(
+pub(crate) fn load_and_check(
     file: &std::path::Path,
     include_dirs: &[PathBuf],
     sources: &mut SourceMap,

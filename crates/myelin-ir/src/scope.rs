@@ -1,6 +1,6 @@
 //! A component type seen together with everything it inherits through `extends`.
 
-use myelin_ir::*;
+use crate::*;
 
 /// A ComponentType and its ancestors, most derived first.
 #[derive(Clone, Debug)]

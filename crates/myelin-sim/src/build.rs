@@ -1,0 +1,604 @@
+//! From the IR to a tree of instances.
+
+use crate::ctype::{compile_type, CType, SlotKind};
+use crate::rng::JavaRandom;
+use crate::run::{EventFile, OutputFile};
+use crate::SimError;
+use myelin_ir::{Component, Model, StructureItem, TypeScope};
+use rustc_hash::FxHashMap;
+
+/// One running instance of a component.
+#[derive(Debug)]
+pub(crate) struct Inst<'m> {
+    pub(crate) ty: u32,
+    pub(crate) comp: Option<&'m Component>,
+    pub(crate) vars: Vec<f64>,
+    /// Exposed values as others see them (see [`crate::ctype::CType::exposed_slots`]).
+    pub(crate) shadow: Vec<f64>,
+    pub(crate) parent: Option<u32>,
+    /// Advanced in this order, before the instance itself.
+    pub(crate) children: Vec<u32>,
+    /// Names a path can use to reach a child: child-slot names, ids, attachment containers.
+    pub(crate) named: Vec<(String, u32)>,
+    /// Members of this instance's `MultiInstantiate`, by index.
+    pub(crate) multi: Vec<u32>,
+    /// Sources of each requirement slot: (instance, slot).
+    pub(crate) req_links: Vec<(u32, u32)>,
+    /// Sources of each `select` path: (instance, slot) per matched variable.
+    pub(crate) select_links: Vec<Vec<(u32, u32)>>,
+    /// Per out port: (target instance, in port, delay in s).
+    pub(crate) out: Vec<Vec<(u32, u32, f64)>>,
+    pub(crate) regime: Option<u32>,
+}
+
+/// What the `<Simulation>` asks for.
+#[derive(Debug, Clone)]
+pub struct SimulationSpec {
+    pub length: f64,
+    pub step: f64,
+    pub seed: i64,
+    pub outputs: Vec<OutputFile>,
+    pub events: Vec<EventFile>,
+}
+
+/// A built simulation, ready to run.
+pub struct Simulation<'m> {
+    pub(crate) model: &'m Model,
+    pub(crate) types: Vec<CType>,
+    pub(crate) type_index: FxHashMap<String, u32>,
+    pub(crate) insts: Vec<Inst<'m>>,
+    pub(crate) root: u32,
+    pub spec: SimulationSpec,
+    /// Recorded columns: (instance, slot, scale) per output file.
+    pub(crate) columns: Vec<Vec<(u32, u32, f64)>>,
+    /// Event recorders: (instance, out port) → (file, id).
+    pub(crate) event_taps: FxHashMap<(u32, u32), Vec<(usize, usize)>>,
+    pub(crate) rng: JavaRandom,
+    pub(crate) ids: FxHashMap<&'m str, &'m Component>,
+    units: myelin_units::UnitTable,
+}
+
+fn component_name(c: &Component) -> String {
+    c.id.clone().unwrap_or_else(|| c.tag.clone())
+}
+
+impl<'m> Simulation<'m> {
+    /// Builds the simulation `sim_id` (the `<Target>`'s component when `None`).
+    pub fn build(model: &'m Model, sim_id: Option<&str>) -> Result<Self, SimError> {
+        let mut ids: FxHashMap<&str, &Component> = FxHashMap::default();
+        for c in &model.components {
+            if let Some(id) = &c.id {
+                ids.entry(id.as_str()).or_insert(c);
+            }
+        }
+        for c in &model.components {
+            c.walk(&mut |k| {
+                if let Some(id) = &k.id {
+                    ids.entry(id.as_str()).or_insert(k);
+                }
+            });
+        }
+        let sim_id = match sim_id {
+            Some(s) => s.to_string(),
+            None => match model.targets.as_slice() {
+                [t] => t.component.clone(),
+                [] => {
+                    let sims: Vec<&Component> = model.components.iter().filter(|c| model.is_a(&c.type_name, "Simulation")).collect();
+                    match sims.as_slice() {
+                        [s] => component_name(s),
+                        [] => return Err(SimError::new("the model has no <Target> and no Simulation to run")),
+                        _ => return Err(SimError::new("the model has several Simulations and no <Target>: name one")),
+                    }
+                }
+                _ => return Err(SimError::new("the model has several <Target>s")),
+            },
+        };
+        let sim = *ids.get(sim_id.as_str()).ok_or_else(|| SimError::new(format!("no component `{sim_id}` to run")))?;
+        let units = model.unit_table();
+        let mut s = Simulation {
+            model,
+            types: vec![],
+            type_index: FxHashMap::default(),
+            insts: vec![],
+            root: 0,
+            spec: SimulationSpec { length: 0.0, step: 0.0, seed: 0, outputs: vec![], events: vec![] },
+            columns: vec![],
+            event_taps: FxHashMap::default(),
+            rng: JavaRandom::new(0),
+            ids,
+            units,
+        };
+        s.read_simulation(sim)?;
+        let target_id = sim.attribute("target").map(|a| a.value.clone()).ok_or_else(|| SimError::new("the Simulation has no `target`").at(sim.name_span))?;
+        let target = *s.ids.get(target_id.as_str()).ok_or_else(|| SimError::new(format!("the Simulation's target `{target_id}` does not exist")).at(sim.name_span))?;
+        s.root = s.instantiate(target, None, 0)?;
+        // Connections create attachments, which may themselves need wiring: a worklist.
+        let mut k = 0;
+        while k < s.insts.len() {
+            s.connect(k as u32)?;
+            k += 1;
+        }
+        for k in 0..s.insts.len() {
+            s.link(k as u32)?;
+        }
+        s.rng = JavaRandom::new(s.spec.seed);
+        s.wire_records(sim)?;
+        Ok(s)
+    }
+
+    fn quantity(&self, text: &str, c: &Component) -> Result<f64, SimError> {
+        myelin_units::parse_quantity(text, &self.units)
+            .map(|q| q.si)
+            .map_err(|e| SimError::new(format!("bad quantity `{text}` in `{}`: {e}", component_name(c))).at(c.name_span))
+    }
+
+    fn read_simulation(&mut self, sim: &'m Component) -> Result<(), SimError> {
+        let get = |name: &str| sim.attribute(name).map(|a| a.value.clone());
+        let length = get("length").ok_or_else(|| SimError::new("the Simulation has no `length`").at(sim.name_span))?;
+        let step = get("step").ok_or_else(|| SimError::new("the Simulation has no `step`").at(sim.name_span))?;
+        self.spec.length = self.quantity(&length, sim)?;
+        self.spec.step = self.quantity(&step, sim)?;
+        if !(self.spec.step > 0.0) || !(self.spec.length >= 0.0) {
+            return Err(SimError::new("the Simulation needs step > 0 and length ≥ 0").at(sim.name_span));
+        }
+        self.spec.seed = get("seed").and_then(|s| s.trim().parse::<f64>().ok()).map_or(0, |x| x as i64);
+        Ok(())
+    }
+
+    pub(crate) fn type_id(&mut self, name: &str) -> Result<u32, SimError> {
+        if let Some(&k) = self.type_index.get(name) {
+            return Ok(k);
+        }
+        let t = compile_type(self.model, name)?;
+        let k = self.types.len() as u32;
+        self.types.push(t);
+        self.type_index.insert(name.to_string(), k);
+        Ok(k)
+    }
+
+    /// Creates the instance of `c` (and, recursively, its children and structure).
+    fn instantiate(&mut self, c: &'m Component, parent: Option<u32>, depth: usize) -> Result<u32, SimError> {
+        if depth > 200 {
+            return Err(SimError::new("instances are nested more than 200 levels deep").at(c.name_span));
+        }
+        let ty = self.type_id(&c.type_name).map_err(|e| e.at(c.name_span))?;
+        let scope = TypeScope::new(self.model, &c.type_name).ok_or_else(|| SimError::new(format!("unknown type `{}`", c.type_name)).at(c.name_span))?;
+        if self.types[ty as usize].has_kinetic_schemes {
+            return Err(SimError::new(format!("`{}` uses a KineticScheme, which myelin cannot simulate yet", c.type_name)).at(c.name_span));
+        }
+        if self.types[ty as usize].simultaneous {
+            return Err(SimError::new(format!("`{}` asks for simultaneous dynamics, which myelin cannot simulate yet", c.type_name)).at(c.name_span));
+        }
+        let n = self.types[ty as usize].len();
+        let mut vars = vec![0.0; n];
+        // Parameter values: attributes, Fixed values, Property defaults, constants.
+        for (k, kind) in self.types[ty as usize].slot_kinds.clone().iter().enumerate() {
+            let name = self.types[ty as usize].slot_names[k].clone();
+            match kind {
+                SlotKind::Parameter | SlotKind::Property => {
+                    let text = c
+                        .attribute(&name)
+                        .map(|a| a.value.clone())
+                        .or_else(|| scope.fixed(&name).map(|f| f.value.clone()))
+                        .or_else(|| scope.properties().find(|p| p.name == name).and_then(|p| p.default_value.clone()));
+                    if let Some(text) = text {
+                        vars[k] = self.quantity(&text, c)?;
+                    }
+                }
+                SlotKind::Constant => {
+                    let text = scope
+                        .constants()
+                        .find(|x| x.name == name)
+                        .map(|x| x.value.clone())
+                        .or_else(|| self.model.constants.get(&name).map(|x| x.value.clone()));
+                    if let Some(text) = text {
+                        vars[k] = self.quantity(&text, c)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        {
+            let t = &self.types[ty as usize];
+            for (slot, e) in &t.derived_parameters {
+                vars[*slot as usize] = e.eval(&vars, &mut || 0.0);
+            }
+        }
+        let id = self.insts.len() as u32;
+        let n_sel = self.types[ty as usize].selects.len();
+        let n_req = self.types[ty as usize].requirements.len();
+        let n_out = self.types[ty as usize].out_ports.len();
+        self.insts.push(Inst {
+            ty,
+            comp: Some(c),
+            shadow: vars.clone(),
+            vars,
+            parent,
+            children: vec![],
+            named: vec![],
+            multi: vec![],
+            req_links: vec![(u32::MAX, 0); n_req],
+            select_links: vec![vec![]; n_sel],
+            out: vec![vec![]; n_out],
+            regime: self.types[ty as usize].initial_regime,
+        });
+        // Children written inside the component.
+        for k in &c.children {
+            if k.tag == "annotation" || k.type_name.is_empty() || !self.model.component_types.contains_key(&k.type_name) {
+                continue;
+            }
+            let child = self.instantiate(k, Some(id), depth + 1)?;
+            self.insts[id as usize].children.push(child);
+            self.insts[id as usize].named.push((k.tag.clone(), child));
+            if let Some(kid) = &k.id {
+                self.insts[id as usize].named.push((kid.clone(), child));
+            }
+            // Children collections are reachable by their collection name too.
+            if let Some(decl) = scope.children().find(|d| d.multiple && self.model.is_a(&k.type_name, &d.type_name)) {
+                if decl.name != k.tag {
+                    self.insts[id as usize].named.push((decl.name.clone(), child));
+                }
+            }
+        }
+        // Structure that creates instances.
+        for t in scope.chain.iter().rev() {
+            let Some(st) = &t.structure else { continue };
+            for item in &st.items {
+                match item {
+                    StructureItem::ChildInstance { component, span } => {
+                        let target = self.referenced(c, id, component).map_err(|e| e.at(*span))?;
+                        let child = self.instantiate(target, Some(id), depth + 1)?;
+                        self.insts[id as usize].children.push(child);
+                        if let Some(kid) = &target.id {
+                            self.insts[id as usize].named.push((kid.clone(), child));
+                        }
+                        self.insts[id as usize].named.push((component.trim_start_matches("../").to_string(), child));
+                    }
+                    StructureItem::MultiInstantiate { component: Some(component), number, span, .. } => {
+                        let target = self.referenced(c, id, component).map_err(|e| e.at(*span))?;
+                        let count_slot = self.types[ty as usize].slot(number);
+                        let count = match count_slot {
+                            Some(k) => self.insts[id as usize].vars[k as usize],
+                            None => number.trim().parse::<f64>().map_err(|_| SimError::new(format!("MultiInstantiate number `{number}` is not known")).at(*span))?,
+                        };
+                        if !(0.0..=1e8).contains(&count) || count.fract() != 0.0 {
+                            return Err(SimError::new(format!("cannot create {count} instances of `{}`", component_name(target))).at(c.name_span));
+                        }
+                        for _ in 0..count as usize {
+                            let child = self.instantiate(target, Some(id), depth + 1)?;
+                            self.insts[id as usize].multi.push(child);
+                        }
+                    }
+                    StructureItem::MultiInstantiate { span, .. } => {
+                        return Err(SimError::new("MultiInstantiate by componentType is not supported yet").at(*span));
+                    }
+                    StructureItem::ForEach { span, .. } => {
+                        return Err(SimError::new("<ForEach> structure is not supported yet").at(*span));
+                    }
+                    StructureItem::With { .. } | StructureItem::EventConnection(_) => {}
+                    StructureItem::Tunnel(tu) => {
+                        return Err(SimError::new(format!("<Tunnel> `{}` (gap junctions, analog synapses) is not supported yet", tu.name)).at(tu.span));
+                    }
+                }
+            }
+        }
+        Ok(id)
+    }
+
+    /// The component a structure element names: `component` (an attribute of this component
+    /// that references another by id) or `../component` (the parent's).
+    fn referenced(&self, c: &'m Component, inst: u32, name: &str) -> Result<&'m Component, SimError> {
+        let (owner, attr) = match name.strip_prefix("../") {
+            Some(rest) => {
+                let p = self.insts[inst as usize].parent.and_then(|p| self.insts[p as usize].comp).ok_or_else(|| SimError::new(format!("`{name}`: no parent")))?;
+                (p, rest)
+            }
+            None => (c, name),
+        };
+        let value = owner
+            .attribute(attr)
+            .map(|a| a.value.as_str())
+            .ok_or_else(|| SimError::new(format!("`{}` has no `{attr}` to instantiate", component_name(owner))).at(owner.name_span))?;
+        self.ids.get(value).copied().ok_or_else(|| SimError::new(format!("`{value}` does not exist")).at(owner.name_span))
+    }
+
+    /// Resolves a path of instances: `..`, child names and ids, `[i]` and `/i/` indices into
+    /// populations, relative to `base`.
+    pub(crate) fn resolve_path(&self, base: u32, path: &str) -> Option<u32> {
+        let spath = path.replace('[', "/[");
+        let mut cur = base;
+        let mut after_index = false;
+        for bit in spath.split('/').filter(|b| !b.is_empty() && *b != ".") {
+            if bit == ".." {
+                cur = self.insts[cur as usize].parent?;
+                after_index = false;
+                continue;
+            }
+            let inst = &self.insts[cur as usize];
+            let index = bit.strip_prefix('[').and_then(|b| b.strip_suffix(']')).unwrap_or(bit);
+            if let Ok(i) = index.parse::<usize>() {
+                if !inst.multi.is_empty() {
+                    cur = *inst.multi.get(i)?;
+                } else {
+                    // populationList: <instance id="i"> children, each holding the cell.
+                    let member = inst.children.iter().copied().find(|k| {
+                        let ki = &self.insts[*k as usize];
+                        ki.comp.is_some_and(|c| c.type_name == "instance" && c.id.as_deref() == Some(index))
+                    })?;
+                    cur = self.insts[member as usize].children.first().copied()?;
+                }
+                after_index = true;
+                continue;
+            }
+            match inst.named.iter().find(|(n, _)| n == bit) {
+                Some((_, k)) => cur = *k,
+                None if after_index => {
+                    // `pop/0/cellType`: the component's own id or type after an index.
+                    let c = inst.comp?;
+                    if c.id.as_deref() != Some(bit) && c.type_name != bit {
+                        return None;
+                    }
+                }
+                None => return None,
+            }
+            after_index = false;
+        }
+        Some(cur)
+    }
+
+    /// A variable reachable from `base` by a path ending in a variable name.
+    pub(crate) fn resolve_variable(&self, base: u32, path: &str) -> Option<(u32, u32)> {
+        let (inst_path, var) = match path.rfind('/') {
+            Some(k) => (&path[..k], &path[k + 1..]),
+            None => ("", path),
+        };
+        let inst = if inst_path.is_empty() { base } else { self.resolve_path(base, inst_path)? };
+        let t = &self.types[self.insts[inst as usize].ty as usize];
+        let slot = t.exposures.get(var).copied().or_else(|| t.slot(var))?;
+        Some((inst, slot))
+    }
+
+    /// `With` / `EventConnection`: event wiring and attachments.
+    fn connect(&mut self, id: u32) -> Result<(), SimError> {
+        let Some(c) = self.insts[id as usize].comp else { return Ok(()) };
+        let Some(scope) = TypeScope::new(self.model, &c.type_name) else { return Ok(()) };
+        let mut withs: FxHashMap<String, u32> = FxHashMap::default();
+        for t in scope.chain.iter().rev() {
+            let Some(st) = &t.structure else { continue };
+            for item in &st.items {
+                match item {
+                    StructureItem::With { instance: Some(inst_attr), as_name, span, .. } => {
+                        let path = c.attribute(inst_attr).map_or(inst_attr.as_str(), |a| a.value.as_str());
+                        let base = match path {
+                            "this" => Some(id),
+                            "parent" => self.insts[id as usize].parent,
+                            p if p.starts_with("./") => self.resolve_path(id, &p[2..]),
+                            p => self.insts[id as usize].parent.and_then(|parent| self.resolve_path(parent, p)),
+                        };
+                        let target = base.ok_or_else(|| SimError::new(format!("cannot find `{path}` from `{}`", component_name(c))).at(*span).at(c.name_span))?;
+                        withs.insert(as_name.clone(), target);
+                    }
+                    StructureItem::With { span, .. } => {
+                        return Err(SimError::new("<With list=.. index=..> is not supported yet").at(*span));
+                    }
+                    StructureItem::EventConnection(ec) => self.event_connection(id, c, ec, &withs)?,
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn text_attr<'c>(c: &'c Component, name: &str) -> Option<&'c str> {
+        c.attribute(name).map(|a| a.value.as_str())
+    }
+
+    fn event_connection(&mut self, id: u32, c: &'m Component, ec: &myelin_ir::EventConnection, withs: &FxHashMap<String, u32>) -> Result<(), SimError> {
+        let find = |name: &str| withs.get(name).copied();
+        let from = find(&ec.from).ok_or_else(|| SimError::new(format!("EventConnection from `{}`: unknown", ec.from)).at(ec.span))?;
+        let to = find(&ec.to).ok_or_else(|| SimError::new(format!("EventConnection to `{}`: unknown", ec.to)).at(ec.span))?;
+        let delay = match &ec.delay {
+            Some(d) => {
+                let t = &self.types[self.insts[id as usize].ty as usize];
+                match t.slot(d) {
+                    Some(k) => self.insts[id as usize].vars[k as usize],
+                    None => 0.0,
+                }
+            }
+            None => 0.0,
+        };
+        let source_port_name = ec.source_port.as_deref().and_then(|p| Self::text_attr(c, p));
+        let target_port_name = ec.target_port.as_deref().and_then(|p| Self::text_attr(c, p));
+        let receiver = match &ec.receiver {
+            Some(r) => {
+                let comp = self.referenced(c, id, r).map_err(|e| e.at(ec.span))?;
+                let container = ec.receiver_container.as_deref().and_then(|x| Self::text_attr(c, x)).map(str::to_string);
+                let inst = self.instantiate(comp, Some(to), 1)?;
+                let to_ty = &self.types[self.insts[to as usize].ty as usize];
+                let container = container.unwrap_or_else(|| {
+                    TypeScope::new(self.model, &to_ty.name)
+                        .and_then(|s| s.attachments().next().map(|a| a.name.clone()))
+                        .unwrap_or_else(|| "synapses".to_string())
+                });
+                self.insts[to as usize].children.push(inst);
+                self.insts[to as usize].named.push((container, inst));
+                Some(inst)
+            }
+            None => None,
+        };
+        let dest = receiver.unwrap_or(to);
+        // Assignments (e.g. weight) evaluated in the connection's own variables.
+        for a in &ec.assigns {
+            let base_ty = &self.types[self.insts[id as usize].ty as usize];
+            let parsed = a.value.parsed.as_ref().ok_or_else(|| SimError::new("unparsed Assign").at(a.span))?;
+            let ce = crate::cexpr::compile(parsed, &|n| base_ty.slot(n)).map_err(|_| SimError::new(format!("cannot evaluate `{}`", a.value.text)).at(a.span))?;
+            let v = ce.eval(&self.insts[id as usize].vars, &mut || 0.0);
+            let dty = &self.types[self.insts[dest as usize].ty as usize];
+            let slot = dty.slot(&a.property).ok_or_else(|| SimError::new(format!("`{}` has no property `{}`", dty.name, a.property)).at(a.span))?;
+            self.insts[dest as usize].vars[slot as usize] = v;
+        }
+        let sty = &self.types[self.insts[from as usize].ty as usize];
+        let out_port = match source_port_name {
+            Some(p) => sty.out_ports.iter().position(|x| x == p),
+            None => (!sty.out_ports.is_empty()).then_some(0),
+        };
+        let dty = &self.types[self.insts[dest as usize].ty as usize];
+        let in_port = match target_port_name {
+            Some(p) => dty.in_ports.iter().position(|x| x == p),
+            None => (!dty.in_ports.is_empty()).then_some(0),
+        };
+        match (out_port, in_port) {
+            (Some(o), Some(i)) => {
+                self.insts[from as usize].out[o].push((dest, i as u32, delay));
+                Ok(())
+            }
+            (None, _) => Err(SimError::new(format!("`{}` has no output port to connect", sty.name)).at(ec.span).at(c.name_span)),
+            (_, None) => Err(SimError::new(format!("`{}` has no input port to connect", dty.name)).at(ec.span).at(c.name_span)),
+        }
+    }
+
+    /// Requirements and `select` paths, once every instance exists.
+    fn link(&mut self, id: u32) -> Result<(), SimError> {
+        let ty = self.insts[id as usize].ty as usize;
+        for (k, &slot) in self.types[ty].requirements.iter().enumerate() {
+            let name = &self.types[ty].slot_names[slot as usize];
+            let mut up = self.insts[id as usize].parent;
+            let mut found = None;
+            while let Some(p) = up {
+                let pt = &self.types[self.insts[p as usize].ty as usize];
+                if let Some(s) = pt.exposures.get(name).copied().or_else(|| pt.slot(name)) {
+                    found = Some((p, s));
+                    break;
+                }
+                up = self.insts[p as usize].parent;
+            }
+            let Some(link) = found else {
+                let c = self.insts[id as usize].comp;
+                return Err(SimError::new(format!("`{}` requires `{name}`, which no enclosing component provides", self.types[ty].name))
+                    .at_opt(c.map(|c| c.name_span)));
+            };
+            self.insts[id as usize].req_links[k] = link;
+        }
+        for k in 0..self.types[ty].selects.len() {
+            let sel = self.types[ty].selects[k].clone();
+            let links = self.select(id, &sel.path);
+            if links.is_empty() && sel.required {
+                return Err(SimError::new(format!("required path `{}` of `{}` matches nothing", sel.path, self.types[ty].name)));
+            }
+            if sel.reduce.is_none() && links.len() > 1 {
+                return Err(SimError::new(format!("path `{}` of `{}` matches {} values but has no `reduce`", sel.path, self.types[ty].name, links.len())));
+            }
+            self.insts[id as usize].select_links[k] = links;
+        }
+        Ok(())
+    }
+
+    /// `select` paths: `child/var`, `children[*]/var`, `children[attr='x']/var`, nested.
+    fn select(&self, base: u32, path: &str) -> Vec<(u32, u32)> {
+        let mut current = vec![base];
+        let bits: Vec<&str> = path.split('/').collect();
+        let (var, steps) = bits.split_last().map_or(("", &bits[..0]), |(v, s)| (*v, s));
+        for step in steps {
+            let (name, pred) = match step.find('[') {
+                Some(k) => (&step[..k], Some(step[k + 1..].trim_end_matches(']'))),
+                None => (*step, None),
+            };
+            let mut next = vec![];
+            for &i in &current {
+                for (n, k) in &self.insts[i as usize].named {
+                    if n != name || next.contains(k) {
+                        continue;
+                    }
+                    let keep = match pred {
+                        None | Some("*") => true,
+                        Some(p) => match p.split_once('=') {
+                            Some((attr, val)) => {
+                                let val = val.trim().trim_matches('\'').trim_matches('"');
+                                self.insts[*k as usize].comp.and_then(|c| c.attribute(attr.trim())).is_some_and(|a| a.value == val)
+                            }
+                            None => false,
+                        },
+                    };
+                    if keep {
+                        next.push(*k);
+                    }
+                }
+            }
+            current = next;
+        }
+        current
+            .into_iter()
+            .filter_map(|i| {
+                let t = &self.types[self.insts[i as usize].ty as usize];
+                t.exposures.get(var).copied().or_else(|| t.slot(var)).map(|s| (i, s))
+            })
+            .collect()
+    }
+
+    /// Output files and event files of the Simulation, with their columns resolved.
+    fn wire_records(&mut self, sim: &'m Component) -> Result<(), SimError> {
+        for out in sim.children.iter().filter(|k| self.model.is_a(&k.type_name, "OutputFile")) {
+            let file = out.attribute("fileName").map(|a| a.value.clone()).ok_or_else(|| SimError::new("OutputFile without fileName").at(out.name_span))?;
+            let mut cols = vec![];
+            let mut names = vec![];
+            for col in out.children.iter().filter(|k| self.model.is_a(&k.type_name, "OutputColumn")) {
+                let q = col.attribute("quantity").map(|a| a.value.as_str()).unwrap_or("");
+                let (inst, slot) = self
+                    .resolve_variable(self.root, q)
+                    .ok_or_else(|| SimError::new(format!("cannot find the quantity `{q}` to record")).at(col.name_span))?;
+                let scale = match col.attribute("scale") {
+                    Some(a) => self.quantity(&a.value, col)?,
+                    None => 1.0,
+                };
+                cols.push((inst, slot, scale));
+                names.push(component_name(col));
+            }
+            self.spec.outputs.push(OutputFile { file_name: file, columns: names, span: out.name_span });
+            self.columns.push(cols);
+        }
+        for ev in sim.children.iter().filter(|k| self.model.is_a(&k.type_name, "EventOutputFile")) {
+            let file = ev.attribute("fileName").map(|a| a.value.clone()).ok_or_else(|| SimError::new("EventOutputFile without fileName").at(ev.name_span))?;
+            let format = ev.attribute("format").map_or("TIME_ID".to_string(), |a| a.value.clone());
+            let file_index = self.spec.events.len();
+            let mut selections = vec![];
+            for sel in ev.children.iter().filter(|k| self.model.is_a(&k.type_name, "EventSelection")) {
+                let path = sel.attribute("select").map(|a| a.value.as_str()).unwrap_or("");
+                let port = sel.attribute("eventPort").map(|a| a.value.as_str()).unwrap_or("spike");
+                let inst = self.resolve_path(self.root, path).ok_or_else(|| SimError::new(format!("cannot find `{path}` to record events from")).at(sel.name_span))?;
+                let t = &self.types[self.insts[inst as usize].ty as usize];
+                let p = t.out_ports.iter().position(|x| x == port).ok_or_else(|| SimError::new(format!("`{path}` has no event port `{port}`")).at(sel.name_span))?;
+                let id: usize = sel.id.as_deref().and_then(|s| s.parse().ok()).unwrap_or(selections.len());
+                self.event_taps.entry((inst, p as u32)).or_default().push((file_index, id));
+                selections.push(id);
+            }
+            self.spec.events.push(EventFile { file_name: file, format, span: ev.name_span });
+        }
+        Ok(())
+    }
+
+    /// Number of instances (for summaries).
+    pub fn instance_count(&self) -> usize {
+        self.insts.len()
+    }
+}
+
+trait AtOpt {
+    fn at_opt(self, span: Option<myelin_diag::Span>) -> Self;
+}
+
+impl AtOpt for SimError {
+    fn at_opt(self, span: Option<myelin_diag::Span>) -> Self {
+        match span {
+            Some(s) => self.at(s),
+            None => self,
+        }
+    }
+}
+
+impl Simulation<'_> {
+    /// Reseeds `random()`.
+    pub fn set_seed(&mut self, seed: i64) {
+        self.spec.seed = seed;
+        self.rng = JavaRandom::new(seed);
+    }
+}

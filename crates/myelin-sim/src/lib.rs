@@ -1,0 +1,55 @@
+//! The simulation engine.
+//!
+//! [`Simulation::build`] turns a validated [`myelin_ir::Model`] and the id of a LEMS
+//! `<Simulation>` component into a tree of instances with LEMS semantics: parameters in SI,
+//! children, `Structure` (`ChildInstance`, `MultiInstantiate`, `With` + `EventConnection`,
+//! attachments), requirements and `select` paths resolved to slots, event connections with
+//! delays, records. [`Simulation::run`] steps it the way jLEMS does: forward Euler, each
+//! instance advancing its children first, then itself (derived variables, all rates, the
+//! simultaneous update, `OnCondition`s on the new state, then its regime); zero-delay events
+//! delivered at once, delayed ones queued; a row recorded after every step.
+//!
+//! This is the reference engine: a tree walk over compiled expressions, no I/O, no unsafe.
+//! What it cannot simulate it refuses with a [`SimError`] naming the construct; it never runs
+//! with parts silently ignored.
+
+mod build;
+mod cexpr;
+mod ctype;
+mod rng;
+mod run;
+
+pub use build::{Simulation, SimulationSpec};
+pub use run::{EventFile, OutputFile, Sink};
+
+/// Why a model cannot be simulated.
+#[derive(Debug, Clone)]
+pub struct SimError {
+    pub message: String,
+    /// Where in the user's files, when known.
+    pub span: Option<myelin_diag::Span>,
+}
+
+impl SimError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        SimError { message: message.into(), span: None }
+    }
+
+    pub(crate) fn at(mut self, span: myelin_diag::Span) -> Self {
+        self.span.get_or_insert(span);
+        self
+    }
+
+    /// As a diagnostic, for rendering with file:line:col.
+    pub fn to_diagnostic(&self) -> myelin_diag::Diagnostic {
+        myelin_diag::Diagnostic::error("cannot-simulate", self.message.clone()).at_opt(self.span)
+    }
+}
+
+impl std::fmt::Display for SimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SimError {}

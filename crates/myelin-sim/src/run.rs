@@ -1,0 +1,366 @@
+//! Stepping: jLEMS's order, events, recording.
+
+use crate::build::Simulation;
+use crate::ctype::{CAction, Derive};
+use myelin_diag::Span;
+use myelin_ir::Reduce;
+
+/// An `OutputFile`: where jNeuroML writes it (relative to the LEMS file) and its columns.
+#[derive(Debug, Clone)]
+pub struct OutputFile {
+    pub file_name: String,
+    pub columns: Vec<String>,
+    pub span: Span,
+}
+
+/// An `EventOutputFile`: `TIME_ID` or `ID_TIME` lines.
+#[derive(Debug, Clone)]
+pub struct EventFile {
+    pub file_name: String,
+    pub format: String,
+    pub span: Span,
+}
+
+/// Where results go while the simulation runs.
+pub trait Sink {
+    /// One row of output file `file`: the time and the recorded values, in SI.
+    fn row(&mut self, file: usize, t: f64, values: &[f64]);
+    /// An event recorded into event file `file`.
+    fn event(&mut self, file: usize, t: f64, id: usize);
+    /// Called every `every` steps with the number of steps done (for progress reports).
+    fn progress(&mut self, _done: u64, _total: u64) {}
+}
+
+/// A pending delayed event.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    time: f64,
+    target: u32,
+    port: u32,
+}
+
+impl Simulation<'_> {
+    /// Number of steps: `round(length / step)`.
+    pub fn steps(&self) -> u64 {
+        (self.spec.length / self.spec.step).round() as u64
+    }
+
+    /// Runs the whole simulation, sending rows and events to `sink`.
+    pub fn run(&mut self, sink: &mut dyn Sink) {
+        let dt = self.spec.step;
+        let n = self.steps();
+        let mut queue: Vec<Pending> = vec![];
+        let mut t = 0.0;
+        self.initialize();
+        self.record(sink, t);
+        t += dt;
+        for step in 1..=n {
+            // Delayed events due by now.
+            let due = queue.partition_point(|p| p.time <= t);
+            let ready: Vec<Pending> = queue.drain(..due).collect();
+            for p in ready {
+                self.deliver(p.target, p.port, t, &mut queue, sink);
+            }
+            self.advance(self.root, t, dt, &mut queue, sink);
+            self.record(sink, t);
+            if step % 1000 == 0 {
+                sink.progress(step, n);
+            }
+            t += dt;
+        }
+        sink.progress(n, n);
+    }
+
+    fn record(&self, sink: &mut dyn Sink, t: f64) {
+        let mut values = Vec::new();
+        for (k, cols) in self.columns.iter().enumerate() {
+            values.clear();
+            values.extend(cols.iter().map(|&(i, s, scale)| self.seen(i, s) / scale));
+            sink.row(k, t, &values);
+        }
+    }
+
+    /// Start values: parents before children run `OnStart` (so a child may read what its
+    /// parent set), then derived variables are computed bottom-up, then initial regimes entered.
+    fn initialize(&mut self) {
+        let order = self.pre_order();
+        for &i in &order {
+            let ty = self.insts[i as usize].ty as usize;
+            let actions = self.types[ty].on_start.clone();
+            self.pull_requirements(i);
+            for a in &actions {
+                if let CAction::Assign(slot, e) = a {
+                    let v = {
+                        let vars = &self.insts[i as usize].vars;
+                        let rng = &mut self.rng;
+                        e.eval(vars, &mut || rng.next_f64())
+                    };
+                    self.insts[i as usize].vars[*slot as usize] = v;
+                }
+            }
+        }
+        for &i in order.iter().rev() {
+            self.pull_requirements(i);
+            self.derive(i);
+        }
+        for &i in &order {
+            let ty = self.insts[i as usize].ty as usize;
+            if let Some(r) = self.insts[i as usize].regime {
+                let entry = self.types[ty].regimes[r as usize].body.on_entry.clone();
+                for a in &entry {
+                    if let CAction::Assign(slot, e) = a {
+                        let v = {
+                            let vars = &self.insts[i as usize].vars;
+                            let rng = &mut self.rng;
+                            e.eval(vars, &mut || rng.next_f64())
+                        };
+                        self.insts[i as usize].vars[*slot as usize] = v;
+                    }
+                }
+            }
+            self.sync_exposures(i);
+        }
+    }
+
+    /// A variable of instance `i` as other instances and recorders see it: exposed variables
+    /// through the snapshot, the rest directly.
+    fn seen(&self, i: u32, slot: u32) -> f64 {
+        let inst = &self.insts[i as usize];
+        if self.types[inst.ty as usize].exposed_slots.binary_search(&slot).is_ok() {
+            inst.shadow[slot as usize]
+        } else {
+            inst.vars[slot as usize]
+        }
+    }
+
+    fn sync_exposures(&mut self, i: u32) {
+        let ty = self.insts[i as usize].ty as usize;
+        let inst = &mut self.insts[i as usize];
+        for &s in &self.types[ty].exposed_slots {
+            inst.shadow[s as usize] = inst.vars[s as usize];
+        }
+    }
+
+    fn pre_order(&self) -> Vec<u32> {
+        let mut out = Vec::with_capacity(self.insts.len());
+        let mut stack = vec![self.root];
+        while let Some(i) = stack.pop() {
+            out.push(i);
+            let inst = &self.insts[i as usize];
+            // Reverse so children are visited in order.
+            for &k in inst.multi.iter().rev() {
+                stack.push(k);
+            }
+            for &k in inst.children.iter().rev() {
+                stack.push(k);
+            }
+        }
+        out
+    }
+
+    fn pull_requirements(&mut self, i: u32) {
+        let ty = self.insts[i as usize].ty as usize;
+        for (k, &slot) in self.types[ty].requirements.iter().enumerate() {
+            let (src, s) = self.insts[i as usize].req_links[k];
+            if src != u32::MAX {
+                let v = self.seen(src, s);
+                self.insts[i as usize].vars[slot as usize] = v;
+            }
+        }
+    }
+
+    fn derive(&mut self, i: u32) {
+        let ty = self.insts[i as usize].ty as usize;
+        let n = self.types[ty].derived.len();
+        for d in 0..n {
+            let (slot, v) = match &self.types[ty].derived[d] {
+                Derive::Expr(slot, e) => {
+                    let vars = &self.insts[i as usize].vars;
+                    let rng = &mut self.rng;
+                    (*slot, e.eval(vars, &mut || rng.next_f64()))
+                }
+                Derive::Cases(slot, cases) => {
+                    let vars = &self.insts[i as usize].vars;
+                    let rng = &mut self.rng;
+                    let mut v = f64::NAN;
+                    for (cond, val) in cases {
+                        let take = match cond {
+                            Some(c) => {
+                                let x = c.eval(vars, &mut || rng.next_f64());
+                                x != 0.0 && !x.is_nan()
+                            }
+                            None => true,
+                        };
+                        if take {
+                            v = val.eval(vars, &mut || rng.next_f64());
+                            break;
+                        }
+                    }
+                    (*slot, v)
+                }
+                Derive::Select(slot, k) => {
+                    let links = &self.insts[i as usize].select_links[*k];
+                    let reduce = self.types[ty].selects[*k].reduce;
+                    let vals = links.iter().map(|&(j, s)| self.seen(j, s));
+                    let v = match reduce {
+                        Some(Reduce::Add) => vals.sum(),
+                        Some(Reduce::Multiply) => vals.product(),
+                        None => vals.into_iter().next().unwrap_or(0.0),
+                    };
+                    (*slot, v)
+                }
+            };
+            self.insts[i as usize].vars[slot as usize] = v;
+        }
+    }
+
+    /// One step of one instance and, first, of everything below it.
+    fn advance(&mut self, i: u32, t: f64, dt: f64, queue: &mut Vec<Pending>, sink: &mut dyn Sink) {
+        let n_children = self.insts[i as usize].children.len();
+        for k in 0..n_children {
+            let c = self.insts[i as usize].children[k];
+            self.advance(c, t, dt, queue, sink);
+        }
+        let n_multi = self.insts[i as usize].multi.len();
+        for k in 0..n_multi {
+            let c = self.insts[i as usize].multi[k];
+            self.advance(c, t, dt, queue, sink);
+        }
+        let ty = self.insts[i as usize].ty as usize;
+        if !self.types[ty].is_dynamic() {
+            // Nothing to integrate, but events may have changed what others see.
+            self.sync_exposures(i);
+            return;
+        }
+        let ts = self.types[ty].time_slot as usize;
+        self.insts[i as usize].vars[ts] = t;
+        self.pull_requirements(i);
+        self.derive(i);
+        // All rates from the current state, then the simultaneous update.
+        let n_rates = self.types[ty].body.rates.len();
+        if n_rates > 0 {
+            let mut rates = [0.0f64; 32];
+            let mut big: Vec<f64> = vec![];
+            let buf: &mut [f64] = if n_rates <= 32 {
+                &mut rates[..n_rates]
+            } else {
+                big.resize(n_rates, 0.0);
+                &mut big
+            };
+            {
+                let vars = &self.insts[i as usize].vars;
+                let rng = &mut self.rng;
+                for (k, (_, e)) in self.types[ty].body.rates.iter().enumerate() {
+                    buf[k] = e.eval(vars, &mut || rng.next_f64());
+                }
+            }
+            for (k, (slot, _)) in self.types[ty].body.rates.iter().enumerate() {
+                self.insts[i as usize].vars[*slot as usize] += dt * buf[k];
+            }
+        }
+        // Conditions on the new state, in order; actions at once.
+        let n_cond = self.types[ty].body.conditions.len();
+        for k in 0..n_cond {
+            let fire = {
+                let vars = &self.insts[i as usize].vars;
+                let rng = &mut self.rng;
+                let x = self.types[ty].body.conditions[k].0.eval(vars, &mut || rng.next_f64());
+                x != 0.0 && !x.is_nan()
+            };
+            if fire {
+                let actions = self.types[ty].body.conditions[k].1.clone();
+                self.run_actions(i, &actions, t, queue, sink);
+            }
+        }
+        self.sync_exposures(i);
+        // The active regime: its derivatives one after the other, then its conditions.
+        if let Some(r) = self.insts[i as usize].regime {
+            let r = r as usize;
+            let n_rates = self.types[ty].regimes[r].body.rates.len();
+            for k in 0..n_rates {
+                let (slot, v) = {
+                    let (slot, e) = &self.types[ty].regimes[r].body.rates[k];
+                    let vars = &self.insts[i as usize].vars;
+                    let rng = &mut self.rng;
+                    (*slot, e.eval(vars, &mut || rng.next_f64()))
+                };
+                self.insts[i as usize].vars[slot as usize] += dt * v;
+            }
+            let n_cond = self.types[ty].regimes[r].body.conditions.len();
+            for k in 0..n_cond {
+                if self.insts[i as usize].regime != Some(r as u32) {
+                    break; // a transition happened
+                }
+                let fire = {
+                    let vars = &self.insts[i as usize].vars;
+                    let rng = &mut self.rng;
+                    let x = self.types[ty].regimes[r].body.conditions[k].0.eval(vars, &mut || rng.next_f64());
+                    x != 0.0 && !x.is_nan()
+                };
+                if fire {
+                    let actions = self.types[ty].regimes[r].body.conditions[k].1.clone();
+                    self.run_actions(i, &actions, t, queue, sink);
+                }
+            }
+        }
+    }
+
+    fn run_actions(&mut self, i: u32, actions: &[CAction], t: f64, queue: &mut Vec<Pending>, sink: &mut dyn Sink) {
+        for a in actions {
+            match a {
+                CAction::Assign(slot, e) => {
+                    let v = {
+                        let vars = &self.insts[i as usize].vars;
+                        let rng = &mut self.rng;
+                        e.eval(vars, &mut || rng.next_f64())
+                    };
+                    self.insts[i as usize].vars[*slot as usize] = v;
+                }
+                CAction::Emit(port) => self.emit(i, *port, t, queue, sink),
+                CAction::Transition(r) => {
+                    self.insts[i as usize].regime = Some(*r);
+                    let ty = self.insts[i as usize].ty as usize;
+                    let entry = self.types[ty].regimes[*r as usize].body.on_entry.clone();
+                    self.run_actions(i, &entry, t, queue, sink);
+                }
+            }
+        }
+    }
+
+    fn emit(&mut self, i: u32, port: u32, t: f64, queue: &mut Vec<Pending>, sink: &mut dyn Sink) {
+        if let Some(taps) = self.event_taps.get(&(i, port)) {
+            for &(file, id) in taps {
+                sink.event(file, t, id);
+            }
+        }
+        let n = self.insts[i as usize].out[port as usize].len();
+        for k in 0..n {
+            let (target, in_port, delay) = self.insts[i as usize].out[port as usize][k];
+            if delay > 0.0 {
+                let p = Pending { time: t + delay, target, port: in_port };
+                let at = queue.partition_point(|q| q.time <= p.time);
+                queue.insert(at, p);
+            } else {
+                self.deliver(target, in_port, t, queue, sink);
+            }
+        }
+    }
+
+    fn deliver(&mut self, target: u32, port: u32, t: f64, queue: &mut Vec<Pending>, sink: &mut dyn Sink) {
+        let ty = self.insts[target as usize].ty as usize;
+        let mut actions: Vec<CAction> = vec![];
+        for (p, a) in &self.types[ty].body.on_events {
+            if *p == port {
+                actions.extend(a.iter().cloned());
+            }
+        }
+        if let Some(r) = self.insts[target as usize].regime {
+            for (p, a) in &self.types[ty].regimes[r as usize].body.on_events {
+                if *p == port {
+                    actions.extend(a.iter().cloned());
+                }
+            }
+        }
+        self.run_actions(target, &actions, t, queue, sink);
+    }
+}
