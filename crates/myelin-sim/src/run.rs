@@ -80,45 +80,64 @@ impl Simulation<'_> {
         }
     }
 
-    /// Start values: parents before children run `OnStart` (so a child may read what its
-    /// parent set), then derived variables are computed bottom-up, then initial regimes entered.
+    /// Start values, in jLEMS's order: an instance runs its `OnStart` (without derived
+    /// variables), initializes its children, runs `OnStart` again with derived variables,
+    /// initializes its children again, and runs `OnStart` a third time. Idempotent assignments
+    /// (the usual `v = v0`) end the same either way; this order also lets an `OnStart` read
+    /// derived variables computed from children (a cell's `initMembPot`).
     fn initialize(&mut self) {
-        let order = self.pre_order();
-        for &i in &order {
-            let ty = self.insts[i as usize].ty as usize;
-            let actions = self.types[ty].on_start.clone();
-            self.pull_requirements(i);
-            for a in &actions {
-                if let CAction::Assign(slot, e) = a {
-                    let v = {
-                        let vars = &self.insts[i as usize].vars;
-                        let rng = &mut self.rng;
-                        e.eval(vars, &mut || rng.next_f64())
-                    };
-                    self.insts[i as usize].vars[*slot as usize] = v;
-                }
-            }
+        self.init_instance(self.root, 0);
+    }
+
+    fn init_instance(&mut self, i: u32, depth: usize) {
+        self.init_self(i, false);
+        if depth < 64 {
+            self.init_children(i, depth);
+            self.init_self(i, true);
+            self.init_children(i, depth);
         }
-        for &i in order.iter().rev() {
-            self.pull_requirements(i);
+        self.init_self(i, true);
+    }
+
+    fn init_children(&mut self, i: u32, depth: usize) {
+        let n = self.insts[i as usize].children.len();
+        for k in 0..n {
+            let c = self.insts[i as usize].children[k];
+            self.init_instance(c, depth + 1);
+        }
+        let n = self.insts[i as usize].multi.len();
+        for k in 0..n {
+            let c = self.insts[i as usize].multi[k];
+            self.init_instance(c, depth + 1);
+        }
+    }
+
+    fn init_self(&mut self, i: u32, with_derived: bool) {
+        let ty = self.insts[i as usize].ty as usize;
+        self.pull_requirements(i);
+        if with_derived {
             self.derive(i);
         }
-        for &i in &order {
-            let ty = self.insts[i as usize].ty as usize;
-            if let Some(r) = self.insts[i as usize].regime {
-                let entry = self.types[ty].regimes[r as usize].body.on_entry.clone();
-                for a in &entry {
-                    if let CAction::Assign(slot, e) = a {
-                        let v = {
-                            let vars = &self.insts[i as usize].vars;
-                            let rng = &mut self.rng;
-                            e.eval(vars, &mut || rng.next_f64())
-                        };
-                        self.insts[i as usize].vars[*slot as usize] = v;
-                    }
-                }
+        let actions = self.types[ty].on_start.clone();
+        self.assign_all(i, &actions);
+        if let Some(r) = self.insts[i as usize].regime {
+            let entry = self.types[ty].regimes[r as usize].body.on_entry.clone();
+            self.assign_all(i, &entry);
+        }
+        self.sync_exposures(i);
+    }
+
+    /// Runs the assignments of an action list (start-up blocks send no events).
+    fn assign_all(&mut self, i: u32, actions: &[CAction]) {
+        for a in actions {
+            if let CAction::Assign(slot, e) = a {
+                let v = {
+                    let vars = &self.insts[i as usize].vars;
+                    let rng = &mut self.rng;
+                    e.eval(vars, &mut || rng.next_f64())
+                };
+                self.insts[i as usize].vars[*slot as usize] = v;
             }
-            self.sync_exposures(i);
         }
     }
 
@@ -139,23 +158,6 @@ impl Simulation<'_> {
         for &s in &self.types[ty].exposed_slots {
             inst.shadow[s as usize] = inst.vars[s as usize];
         }
-    }
-
-    fn pre_order(&self) -> Vec<u32> {
-        let mut out = Vec::with_capacity(self.insts.len());
-        let mut stack = vec![self.root];
-        while let Some(i) = stack.pop() {
-            out.push(i);
-            let inst = &self.insts[i as usize];
-            // Reverse so children are visited in order.
-            for &k in inst.multi.iter().rev() {
-                stack.push(k);
-            }
-            for &k in inst.children.iter().rev() {
-                stack.push(k);
-            }
-        }
-        out
     }
 
     fn pull_requirements(&mut self, i: u32) {
