@@ -14,6 +14,7 @@
 mod fs;
 mod read;
 mod resolve;
+mod xml;
 mod write;
 
 pub use fs::{normalise, FileSystem, MemFs, OsFs, MAX_FILE_BYTES};
@@ -175,8 +176,8 @@ impl Loader<'_> {
         let file = self.sources.add(display_path(path), text);
         self.seen.insert(self.fs.canonical(path), file);
         self.paths.insert(file, path.to_path_buf());
-        let src = self.sources.get(file).map(|f| f.text.clone()).unwrap_or_default();
-        let Some(items) = read::read_document(file, &src, self.diags) else {
+        let src = self.sources.get(file).map_or("", |f| f.text.as_str());
+        let Some(items) = read::read_document(file, src, self.diags) else {
             return file;
         };
         let doc_index = self.model.documents.len();

@@ -241,8 +241,9 @@ impl<'m> Simulation<'m> {
             }
         }
         // Structure that creates instances.
-        for t in scope.chain.iter().rev() {
-            let Some(st) = &t.structure else { continue };
+        // The nearest type in the chain that declares a Structure defines it (a subtype's
+        // Structure replaces its parent's).
+        if let Some(st) = scope.chain.iter().find_map(|t| t.structure.as_ref()) {
             for item in &st.items {
                 match item {
                     StructureItem::ChildInstance { component, span } => {
@@ -363,8 +364,7 @@ impl<'m> Simulation<'m> {
         let Some(c) = self.insts[id as usize].comp else { return Ok(()) };
         let Some(scope) = TypeScope::new(self.model, &c.type_name) else { return Ok(()) };
         let mut withs: FxHashMap<String, u32> = FxHashMap::default();
-        for t in scope.chain.iter().rev() {
-            let Some(st) = &t.structure else { continue };
+        if let Some(st) = scope.chain.iter().find_map(|t| t.structure.as_ref()) {
             for item in &st.items {
                 match item {
                     StructureItem::With { instance: Some(inst_attr), as_name, span, .. } => {
