@@ -141,7 +141,8 @@ impl<'m> Simulation<'m> {
         if !(self.spec.step > 0.0) || !(self.spec.length >= 0.0) {
             return Err(SimError::new("the Simulation needs step > 0 and length ≥ 0").at(sim.name_span));
         }
-        self.spec.seed = get("seed").and_then(|s| s.trim().parse::<f64>().ok()).map_or(0, |x| x as i64);
+        // jLEMS seeds its generator with 1234 unless the Simulation gives a seed.
+        self.spec.seed = get("seed").and_then(|s| s.trim().parse::<f64>().ok()).map_or(1234, |x| x as i64);
         Ok(())
     }
 
