@@ -16,39 +16,53 @@ pub(crate) fn resolve_component_types(model: &mut Model) {
     let mut components = std::mem::take(&mut model.components);
     let mut memo = Memo::default();
     for c in &mut components {
-        resolve(model, &mut memo, c, None);
+        // A top-level element's type is its tag; `<Component>` without `type=` stays untyped
+        // (the reader reported it).
+        if c.type_name.is_empty() && !c.lems_style {
+            c.type_name = c.tag.clone();
+        }
+        resolve_children(model, &mut memo, c);
     }
     model.components = components;
 }
 
-fn resolve(model: &Model, memo: &mut Memo, c: &mut Component, parent_type: Option<&str>) {
-    // `<Component>` without `type=` stays untyped (the reader reported it).
-    if c.type_name.is_empty() && !c.lems_style {
-        c.type_name = match parent_type {
-            Some(p) => {
-                if !memo.contains_key(p) {
-                    memo.insert(p.to_string(), FxHashMap::default());
-                }
-                let by_tag = memo.get_mut(p).expect("inserted above");
-                match by_tag.get(&c.tag) {
-                    Some(t) => t.clone(),
-                    None => {
-                        let t = infer(model, &c.tag, Some(p)).unwrap_or_else(|| c.tag.clone());
-                        by_tag.insert(c.tag.clone(), t.clone());
-                        t
-                    }
-                }
-            }
-            None => c.tag.clone(),
-        };
-    }
+/// Types the children of `c` (whose own type is settled), and their children.
+fn resolve_children(model: &Model, memo: &mut Memo, c: &mut Component) {
     if c.children.is_empty() {
         return;
     }
-    let t = c.type_name.clone();
-    for k in &mut c.children {
-        resolve(model, memo, k, Some(&t));
+    let parent_type = c.type_name.clone();
+    // Siblings mostly share a tag (a projection's connections): remember the last answer.
+    let mut last: Option<(usize, String)> = None;
+    for k in 0..c.children.len() {
+        let child = &c.children[k];
+        if child.type_name.is_empty() && !child.lems_style {
+            let t = match &last {
+                Some((j, t)) if c.children[*j].tag == child.tag => t.clone(),
+                _ => {
+                    let t = child_type(model, memo, &parent_type, &child.tag);
+                    last = Some((k, t.clone()));
+                    t
+                }
+            };
+            c.children[k].type_name = t;
+        }
+        resolve_children(model, memo, &mut c.children[k]);
     }
+}
+
+/// The type of a child element with `tag` inside a component of type `parent`.
+fn child_type(model: &Model, memo: &mut Memo, parent: &str, tag: &str) -> String {
+    if !memo.contains_key(parent) {
+        memo.insert(parent.to_string(), FxHashMap::default());
+    }
+    let by_tag = memo.get_mut(parent).expect("inserted above");
+    if let Some(t) = by_tag.get(tag) {
+        return t.clone();
+    }
+    let t = infer(model, tag, Some(parent)).unwrap_or_else(|| tag.to_string());
+    by_tag.insert(tag.to_string(), t.clone());
+    t
 }
 
 fn infer(model: &Model, tag: &str, parent_type: Option<&str>) -> Option<String> {

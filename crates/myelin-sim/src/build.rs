@@ -322,14 +322,29 @@ impl<'m> Simulation<'m> {
                 if !inst.multi.is_empty() {
                     cur = *inst.multi.get(i)?;
                 } else {
-                    // populationList: <instance id="i"> children, each holding the cell.
+                    // populationList: <instance id="i"> children, each holding the cell it
+                    // instantiates (named `component`).
                     let member = inst.children.iter().copied().find(|k| {
                         let ki = &self.insts[*k as usize];
                         ki.comp.is_some_and(|c| c.type_name == "instance" && c.id.as_deref() == Some(index))
                     })?;
-                    cur = self.insts[member as usize].children.first().copied()?;
+                    let m = &self.insts[member as usize];
+                    cur = m.named.iter().find(|(n, _)| n == "component").map(|(_, k)| *k).or_else(|| m.children.first().copied())?;
                 }
                 after_index = true;
+                continue;
+            }
+            // `container:id:index`: the index-th attachment with that component id.
+            if let Some((container, rest)) = bit.split_once(':') {
+                let (cid, idx) = rest.rsplit_once(':')?;
+                let idx: usize = idx.parse().ok()?;
+                let found = inst
+                    .named
+                    .iter()
+                    .filter(|(n, k)| n == container && self.insts[*k as usize].comp.and_then(|c| c.id.as_deref()) == Some(cid))
+                    .nth(idx)?;
+                cur = found.1;
+                after_index = false;
                 continue;
             }
             match inst.named.iter().find(|(n, _)| n == bit) {

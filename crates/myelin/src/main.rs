@@ -4,6 +4,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI prints
 
 mod run_cmd;
+mod tvbo_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use myelin_diag::{Diagnostics, SourceMap};
@@ -71,6 +72,27 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Export a TVBO model or experiment (YAML) as LEMS that jNeuroML runs, or as TVBO YAML.
+    Export {
+        /// The TVBO file: a model (Dynamics) or a SimulationExperiment.
+        file: PathBuf,
+        /// What to write.
+        #[arg(long, value_enum, default_value_t = tvbo_cmd::Target::Lems)]
+        to: tvbo_cmd::Target,
+        /// Write three files chained by <Include> (dynamics, network, simulation) into the
+        /// directory given with -o, and print their paths.
+        #[arg(long)]
+        split: bool,
+        /// Output file (a directory with --split); default: standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Simulated time (e.g. `50ms`; a bare number is in the model's time unit).
+        #[arg(long)]
+        duration: Option<String>,
+        /// Time step (e.g. `0.01ms`).
+        #[arg(long)]
+        dt: Option<String>,
+    },
     /// Read a document (and its includes) and write it back as LEMS / NeuroML XML.
     Write {
         file: PathBuf,
@@ -97,6 +119,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Validate { files, include_dirs, format, quiet, strict } => validate(&files, include_dirs, format, quiet, strict),
         Command::Write { file, include_dirs, flatten, output } => write(&file, include_dirs, flatten, output),
+        Command::Export { file, to, split, output, duration, dt } => tvbo_cmd::export(tvbo_cmd::ExportArgs { file, to, split, output, duration, dt }),
         Command::Run { file, include_dirs, duration, dt, seed, out_dir, quiet } => {
             run_cmd::run(run_cmd::RunArgs { file, include_dirs, duration, dt, seed, out_dir, quiet })
         }
@@ -111,6 +134,9 @@ pub(crate) fn load_and_check(
     sources: &mut SourceMap,
     diags: &mut Diagnostics,
 ) -> Result<myelin_lems::Loaded, myelin_lems::Unusable> {
+    if tvbo_cmd::is_yaml(file) {
+        return tvbo_cmd::load_and_check(file, sources, diags, true);
+    }
     let opts = myelin_lems::LoadOptions { include_dirs: include_dirs.to_vec() };
     let loaded = myelin_lems::load(file, &opts, &myelin_lems::OsFs, sources, diags)?;
     myelin_check::check(&loaded.model, diags);
@@ -126,7 +152,8 @@ fn validate(files: &[PathBuf], include_dirs: Vec<PathBuf>, format: Format, quiet
     for file in files {
         let mut sources = SourceMap::new();
         let mut diags = Diagnostics::new();
-        match load_and_check(file, &include_dirs, &mut sources, &mut diags) {
+        let loaded = if tvbo_cmd::is_yaml(file) { tvbo_cmd::load_and_check(file, &mut sources, &mut diags, false) } else { load_and_check(file, &include_dirs, &mut sources, &mut diags) };
+        match loaded {
             Err(e) => {
                 worst = worst.max(EXIT_UNUSABLE);
                 match format {
