@@ -278,9 +278,7 @@ impl<'m> Simulation<'m> {
                         return Err(SimError::new("<ForEach> structure is not supported yet").at(*span));
                     }
                     StructureItem::With { .. } | StructureItem::EventConnection(_) => {}
-                    StructureItem::Tunnel(tu) => {
-                        return Err(SimError::new(format!("<Tunnel> `{}` (gap junctions, analog synapses) is not supported yet", tu.name)).at(tu.span));
-                    }
+                    StructureItem::Tunnel(_) => {}
                 }
             }
         }
@@ -394,13 +392,84 @@ impl<'m> Simulation<'m> {
                         let target = base.ok_or_else(|| SimError::new(format!("cannot find `{path}` from `{}`", component_name(c))).at(*span).at(c.name_span))?;
                         withs.insert(as_name.clone(), target);
                     }
+                    StructureItem::With { list: Some(list), index: Some(index), as_name, span, .. } => {
+                        let target = self.list_member(id, c, list, index).ok_or_else(|| {
+                            SimError::new(format!("cannot find member `{index}` of `{list}` from `{}`", component_name(c))).at(*span).at(c.name_span)
+                        })?;
+                        withs.insert(as_name.clone(), target);
+                    }
                     StructureItem::With { span, .. } => {
-                        return Err(SimError::new("<With list=.. index=..> is not supported yet").at(*span));
+                        return Err(SimError::new("<With> needs `instance`, or `list` and `index`").at(*span));
                     }
                     StructureItem::EventConnection(ec) => self.event_connection(id, c, ec, &withs)?,
+                    StructureItem::Tunnel(tu) => self.tunnel(id, c, tu, &withs)?,
                     _ => {}
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// `<With list="presynapticPopulation" index="preCell">`: the population named by the
+    /// list requirement (an attribute of this component or, as a ComponentRequirement, of an
+    /// ancestor's), at the index this component's index parameter gives.
+    fn list_member(&self, id: u32, c: &Component, list: &str, index: &str) -> Option<u32> {
+        let mut owner = Some(id);
+        let mut pop_name = None;
+        while let Some(o) = owner {
+            if let Some(a) = self.insts[o as usize].comp.and_then(|k| k.attribute(list)) {
+                pop_name = Some((o, a.value.clone()));
+                break;
+            }
+            owner = self.insts[o as usize].parent;
+        }
+        let (holder, pop_name) = pop_name?;
+        let base = self.insts[holder as usize].parent?;
+        let pop = self.resolve_path(base, &pop_name)?;
+        let i: usize = c.attribute(index).and_then(|a| a.value.trim().parse().ok())?;
+        self.resolve_path(pop, &format!("[{i}]")).or_else(|| self.resolve_path(pop, &i.to_string()))
+    }
+
+    /// `<Tunnel>`: a pair of components, one attached at each end, each seeing the other as its
+    /// `name` (gap junctions, graded synapses).
+    fn tunnel(&mut self, id: u32, c: &'m Component, tu: &myelin_ir::Tunnel, withs: &FxHashMap<String, u32>) -> Result<(), SimError> {
+        let a = *withs.get(&tu.end_a).ok_or_else(|| SimError::new(format!("Tunnel end `{}` is unknown", tu.end_a)).at(tu.span))?;
+        let b = *withs.get(&tu.end_b).ok_or_else(|| SimError::new(format!("Tunnel end `{}` is unknown", tu.end_b)).at(tu.span))?;
+        let comp_a = self.referenced(c, id, &tu.component_a).map_err(|e| e.at(tu.span))?;
+        let comp_b = self.referenced(c, id, &tu.component_b).map_err(|e| e.at(tu.span))?;
+        let ia = self.attach(comp_a, a)?;
+        let ib = self.attach(comp_b, b)?;
+        self.insts[ia as usize].named.push((tu.name.clone(), ib));
+        self.insts[ib as usize].named.push((tu.name.clone(), ia));
+        for end in [ia, ib] {
+            self.assign(id, end, &tu.assigns)?;
+        }
+        Ok(())
+    }
+
+    /// A new instance of `comp` attached to `to`'s first attachments container.
+    fn attach(&mut self, comp: &'m Component, to: u32) -> Result<u32, SimError> {
+        let inst = self.instantiate(comp, Some(to), 1)?;
+        let to_ty = &self.types[self.insts[to as usize].ty as usize];
+        let container = TypeScope::new(self.model, &to_ty.name)
+            .and_then(|s| s.attachments().next().map(|a| a.name.clone()))
+            .unwrap_or_else(|| "synapses".to_string());
+        self.insts[to as usize].children.push(inst);
+        self.insts[to as usize].named.push((container, inst));
+        Ok(inst)
+    }
+
+    /// `<Assign property=.. value=..>`: values computed in the connecting component, set on `dest`.
+    fn assign(&mut self, id: u32, dest: u32, assigns: &[myelin_ir::Assign]) -> Result<(), SimError> {
+        for a in assigns {
+            let base_ty = &self.types[self.insts[id as usize].ty as usize];
+            let parsed = a.value.parsed.as_ref().ok_or_else(|| SimError::new("unparsed Assign").at(a.span))?;
+            let ce = crate::cexpr::compile(parsed, &|n| base_ty.slot(n)).map_err(|_| SimError::new(format!("cannot evaluate `{}`", a.value.text)).at(a.span))?;
+            let v = ce.eval(&self.insts[id as usize].vars, &mut || 0.0);
+            let dty = &self.types[self.insts[dest as usize].ty as usize];
+            let slot = dty.slot(&a.property).ok_or_else(|| SimError::new(format!("`{}` has no property `{}`", dty.name, a.property)).at(a.span))?;
+            self.insts[dest as usize].vars[slot as usize] = v;
+            self.insts[dest as usize].shadow[slot as usize] = v;
         }
         Ok(())
     }
@@ -444,15 +513,7 @@ impl<'m> Simulation<'m> {
         };
         let dest = receiver.unwrap_or(to);
         // Assignments (e.g. weight) evaluated in the connection's own variables.
-        for a in &ec.assigns {
-            let base_ty = &self.types[self.insts[id as usize].ty as usize];
-            let parsed = a.value.parsed.as_ref().ok_or_else(|| SimError::new("unparsed Assign").at(a.span))?;
-            let ce = crate::cexpr::compile(parsed, &|n| base_ty.slot(n)).map_err(|_| SimError::new(format!("cannot evaluate `{}`", a.value.text)).at(a.span))?;
-            let v = ce.eval(&self.insts[id as usize].vars, &mut || 0.0);
-            let dty = &self.types[self.insts[dest as usize].ty as usize];
-            let slot = dty.slot(&a.property).ok_or_else(|| SimError::new(format!("`{}` has no property `{}`", dty.name, a.property)).at(a.span))?;
-            self.insts[dest as usize].vars[slot as usize] = v;
-        }
+        self.assign(id, dest, &ec.assigns)?;
         let sty = &self.types[self.insts[from as usize].ty as usize];
         let out_port = match source_port_name {
             Some(p) => sty.out_ports.iter().position(|x| x == p),
