@@ -29,6 +29,16 @@ pub(crate) struct Inst<'m> {
     /// Per out port: (target instance, in port, delay in s).
     pub(crate) out: Vec<Vec<(u32, u32, f64)>>,
     pub(crate) regime: Option<u32>,
+    pub(crate) schemes: Vec<Scheme>,
+}
+
+/// A kinetic scheme of one instance: its states' occupancy slots and its transitions.
+#[derive(Debug, Clone)]
+pub(crate) struct Scheme {
+    /// (state instance, occupancy slot)
+    pub(crate) nodes: Vec<(u32, u32)>,
+    /// (source node, target node, transition instance, forward-rate slot, reverse-rate slot)
+    pub(crate) edges: Vec<(usize, usize, u32, u32, u32)>,
 }
 
 /// What the `<Simulation>` asks for.
@@ -120,6 +130,7 @@ impl<'m> Simulation<'m> {
         }
         for k in 0..s.insts.len() {
             s.link(k as u32)?;
+            s.link_schemes(k as u32)?;
         }
         s.rng = JavaRandom::new(s.spec.seed);
         s.wire_records(sim)?;
@@ -164,9 +175,6 @@ impl<'m> Simulation<'m> {
         }
         let ty = self.type_id(&c.type_name).map_err(|e| e.at(c.name_span))?;
         let scope = TypeScope::new(self.model, &c.type_name).ok_or_else(|| SimError::new(format!("unknown type `{}`", c.type_name)).at(c.name_span))?;
-        if self.types[ty as usize].has_kinetic_schemes {
-            return Err(SimError::new(format!("`{}` uses a KineticScheme, which myelin cannot simulate yet", c.type_name)).at(c.name_span));
-        }
         if self.types[ty as usize].simultaneous {
             return Err(SimError::new(format!("`{}` asks for simultaneous dynamics, which myelin cannot simulate yet", c.type_name)).at(c.name_span));
         }
@@ -222,6 +230,7 @@ impl<'m> Simulation<'m> {
             select_links: vec![vec![]; n_sel],
             out: vec![vec![]; n_out],
             regime: self.types[ty as usize].initial_regime,
+            schemes: vec![],
         });
         // Children written inside the component.
         for k in &c.children {
@@ -566,6 +575,49 @@ impl<'m> Simulation<'m> {
                 return Err(SimError::new(format!("path `{}` of `{}` matches {} values but has no `reduce`", sel.path, self.types[ty].name, links.len())));
             }
             self.insts[id as usize].select_links[k] = links;
+        }
+        Ok(())
+    }
+
+    /// Kinetic schemes: nodes are the children collection `nodes`, edges the collection
+    /// `edges`, whose `edgeSource`/`edgeTarget` attributes name nodes by id. All occupancy
+    /// starts in the first node.
+    fn link_schemes(&mut self, id: u32) -> Result<(), SimError> {
+        let ty = self.insts[id as usize].ty as usize;
+        let defs = self.types[ty].kinetic_schemes.clone();
+        for ks in &defs {
+            let members = |name: &str| -> Vec<u32> { self.insts[id as usize].named.iter().filter(|(n, _)| n == name).map(|(_, k)| *k).collect() };
+            let node_insts = members(&ks.nodes);
+            let edge_insts = members(&ks.edges);
+            let mut nodes = vec![];
+            for &n in &node_insts {
+                let nt = &self.types[self.insts[n as usize].ty as usize];
+                let slot = nt.slot(&ks.state_variable).ok_or_else(|| SimError::new(format!("kinetic scheme `{}`: `{}` has no `{}`", ks.name, nt.name, ks.state_variable)).at(ks.span))?;
+                nodes.push((n, slot));
+            }
+            let node_index = |sim: &Self, name: &str| node_insts.iter().position(|&n| sim.insts[n as usize].comp.and_then(|c| c.id.as_deref()) == Some(name));
+            let mut edges = vec![];
+            for &e in &edge_insts {
+                let comp = self.insts[e as usize].comp.ok_or_else(|| SimError::new("kinetic scheme edge without a component").at(ks.span))?;
+                let end = |attr: &str| -> Result<usize, SimError> {
+                    let v = comp.attribute(attr).map(|a| a.value.as_str()).unwrap_or("");
+                    node_index(self, v).ok_or_else(|| SimError::new(format!("kinetic scheme `{}`: transition names unknown state `{v}`", ks.name)).at(comp.name_span))
+                };
+                let (src, tgt) = (end(&ks.edge_source)?, end(&ks.edge_target)?);
+                let et = &self.types[self.insts[e as usize].ty as usize];
+                let rate = |name: &str| et.exposures.get(name).copied().or_else(|| et.slot(name));
+                let (f, r) = match (rate(&ks.forward_rate), rate(&ks.reverse_rate)) {
+                    (Some(f), Some(r)) => (f, r),
+                    _ => return Err(SimError::new(format!("kinetic scheme `{}`: `{}` lacks its rates", ks.name, et.name)).at(comp.name_span)),
+                };
+                edges.push((src, tgt, e, f, r));
+            }
+            for (k, &(n, slot)) in nodes.iter().enumerate() {
+                let v = if k == 0 { 1.0 } else { 0.0 };
+                self.insts[n as usize].vars[slot as usize] = v;
+                self.insts[n as usize].shadow[slot as usize] = v;
+            }
+            self.insts[id as usize].schemes.push(Scheme { nodes, edges });
         }
         Ok(())
     }

@@ -86,7 +86,7 @@ pub(crate) struct CType {
     /// at the end of the Euler update, before the regime acts (jLEMS's
     /// `synchronizeExposures`).
     pub(crate) exposed_slots: Vec<u32>,
-    pub(crate) has_kinetic_schemes: bool,
+    pub(crate) kinetic_schemes: Vec<myelin_ir::KineticScheme>,
     pub(crate) simultaneous: bool,
 }
 
@@ -101,7 +101,11 @@ impl CType {
 
     /// Whether instances of this type do anything per step.
     pub(crate) fn is_dynamic(&self) -> bool {
-        !self.derived.is_empty() || !self.body.rates.is_empty() || !self.body.conditions.is_empty() || !self.regimes.is_empty()
+        !self.derived.is_empty()
+            || !self.body.rates.is_empty()
+            || !self.body.conditions.is_empty()
+            || !self.regimes.is_empty()
+            || !self.kinetic_schemes.is_empty()
     }
 }
 
@@ -131,7 +135,7 @@ pub(crate) fn compile_type(model: &Model, name: &str) -> Result<CType, SimError>
         out_ports: vec![],
         exposures: FxHashMap::default(),
         exposed_slots: vec![],
-        has_kinetic_schemes: dynamics.is_some_and(|d| !d.kinetic_schemes.is_empty()),
+        kinetic_schemes: dynamics.map(|d| d.kinetic_schemes.clone()).unwrap_or_default(),
         simultaneous: dynamics.is_some_and(|d| d.simultaneous),
     };
     let add = |t: &mut CType, n: &str, k: SlotKind| {

@@ -16,6 +16,7 @@
 mod build;
 mod cexpr;
 mod ctype;
+mod kinetic;
 mod rng;
 mod run;
 

@@ -228,6 +228,9 @@ impl Simulation<'_> {
             let c = self.insts[i as usize].multi[k];
             self.advance(c, t, dt, queue, sink);
         }
+        if !self.insts[i as usize].schemes.is_empty() {
+            self.advance_schemes(i, dt);
+        }
         let ty = self.insts[i as usize].ty as usize;
         if !self.types[ty].is_dynamic() {
             // Nothing to integrate, but events may have changed what others see.
@@ -305,6 +308,31 @@ impl Simulation<'_> {
                 }
             }
         }
+    }
+
+    /// Occupancies of each kinetic scheme advance by the exponential of the rate matrix over
+    /// the step (before the owner's own update, as jLEMS does).
+    fn advance_schemes(&mut self, i: u32, dt: f64) {
+        let schemes = std::mem::take(&mut self.insts[i as usize].schemes);
+        for s in &schemes {
+            let n = s.nodes.len();
+            let mut a = vec![0.0; n * n];
+            for &(src, tgt, e, f, r) in &s.edges {
+                let fr = self.seen(e, f);
+                let rr = self.seen(e, r);
+                a[src * n + src] -= fr;
+                a[tgt * n + src] += fr;
+                a[tgt * n + tgt] -= rr;
+                a[src * n + tgt] += rr;
+            }
+            let m = crate::kinetic::expm(&a, n, dt);
+            let occ: Vec<f64> = s.nodes.iter().map(|&(k, slot)| self.insts[k as usize].vars[slot as usize]).collect();
+            for (row, &(k, slot)) in s.nodes.iter().enumerate() {
+                let v: f64 = (0..n).map(|c| m[row * n + c] * occ[c]).sum();
+                self.insts[k as usize].vars[slot as usize] = v;
+            }
+        }
+        self.insts[i as usize].schemes = schemes;
     }
 
     fn run_actions(&mut self, i: u32, actions: &[CAction], t: f64, queue: &mut Vec<Pending>, sink: &mut dyn Sink) {
