@@ -127,17 +127,43 @@ def writer_roundtrip(myelin: Path, jnml: Path, names: list[str] | None) -> list[
     return results
 
 
+def with_display_outputs(text: str) -> str | None:
+    """An example that only plots (jNeuroML -nogui then writes nothing) gets an OutputFile
+    recording what its Display lines show, so there is something to compare."""
+    import re
+    if "<OutputFile" in text:
+        return None
+    lines = re.findall(r'<Line\b[^>]*\bid\s*=\s*"([^"]+)"[^>]*\bquantity\s*=\s*"([^"]+)"', text)
+    lines += [(i, q) for q, i in re.findall(r'<Line\b[^>]*\bquantity\s*=\s*"([^"]+)"[^>]*\bid\s*=\s*"([^"]+)"', text)]
+    if not lines:
+        return None
+    cols = "".join(f'<OutputColumn id="c{k}" quantity="{q}"/>' for k, (_, q) in enumerate(lines))
+    out = f'<OutputFile id="conformanceDisplays" fileName="results/displays.dat">{cols}</OutputFile></Simulation>'
+    return text.replace("</Simulation>", out, 1)
+
+
+def prepared_copy(jnml: Path, ex: Path, dest: Path) -> None:
+    """The example's directories copied to `dest`, with display-only examples given an
+    OutputFile (see `with_display_outputs`)."""
+    shutil.copytree(jnml / "LEMSexamples", dest / "LEMSexamples")
+    shutil.copytree(jnml / "examples", dest / "examples")
+    (dest / "LEMSexamples" / "results").mkdir(exist_ok=True)
+    for old in (dest / "LEMSexamples" / "results").glob("*"):
+        old.unlink()
+    patched = with_display_outputs(ex.read_text())
+    if patched is not None:
+        (dest / "LEMSexamples" / ex.name).write_text(patched)
+
+
 def jnml_reference(jnml: Path, ex: Path) -> tuple[Path | None, str]:
     """jNeuroML's results for one example, computed once and cached."""
-    cache = jnml.parent / "jnml-results" / ex.stem
+    cache = jnml.parent / "jnml-results-v2" / ex.stem
     done = cache / ".done"
     if not done.exists():
         if cache.exists():
             shutil.rmtree(cache)
         cache.mkdir(parents=True)
-        shutil.copytree(jnml / "LEMSexamples", cache / "LEMSexamples")
-        shutil.copytree(jnml / "examples", cache / "examples")
-        (cache / "LEMSexamples" / "results").mkdir(exist_ok=True)
+        prepared_copy(jnml, ex, cache)
         p = jnml_run(jnml / "jNeuroML.jar", cache / "LEMSexamples" / ex.name, cache / "LEMSexamples")
         (cache / "jnml.log").write_text(p.stdout + p.stderr)
         (cache / "rc").write_text(str(p.returncode))
@@ -278,12 +304,8 @@ def engine(myelin: Path, jnml: Path, names: list[str] | None) -> list[dict]:
         ref, log = jnml_reference(jnml, ex)
         with tempfile.TemporaryDirectory(prefix="myelin-run-") as tmp:
             tmp = Path(tmp)
-            shutil.copytree(jnml / "LEMSexamples", tmp / "LEMSexamples")
-            shutil.copytree(jnml / "examples", tmp / "examples")
+            prepared_copy(jnml, ex, tmp)
             res = tmp / "LEMSexamples" / "results"
-            res.mkdir(exist_ok=True)
-            for old in res.glob("*"):
-                old.unlink()
             p = run([str(myelin), "run", "--quiet", str(tmp / "LEMSexamples" / ex.name), "-I", str(core)])
             text = ex.read_text()
             import re
