@@ -131,6 +131,7 @@ def with_display_outputs(text: str) -> str | None:
     """An example that only plots (jNeuroML -nogui then writes nothing) gets an OutputFile
     recording what its Display lines show, so there is something to compare."""
     import re
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
     if "<OutputFile" in text:
         return None
     lines = re.findall(r'<Line\b[^>]*\bid\s*=\s*"([^"]+)"[^>]*\bquantity\s*=\s*"([^"]+)"', text)

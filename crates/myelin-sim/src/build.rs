@@ -516,6 +516,9 @@ impl<'m> Simulation<'m> {
                 });
                 self.insts[to as usize].children.push(inst);
                 self.insts[to as usize].named.push((container, inst));
+                if let Some(cid) = &comp.id {
+                    self.insts[to as usize].named.push((cid.clone(), inst));
+                }
                 Some(inst)
             }
             None => None,
