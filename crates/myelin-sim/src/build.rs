@@ -175,6 +175,20 @@ impl<'m> Simulation<'m> {
         }
         let ty = self.type_id(&c.type_name).map_err(|e| e.at(c.name_span))?;
         let scope = TypeScope::new(self.model, &c.type_name).ok_or_else(|| SimError::new(format!("unknown type `{}`", c.type_name)).at(c.name_span))?;
+        if self.model.is_a(&c.type_name, "cell") {
+            let morphology = c.children.iter().find(|k| k.type_name == "morphology").or_else(|| {
+                c.attribute("morphology").and_then(|a| self.ids.get(a.value.as_str()).copied())
+            });
+            let segments = morphology.map_or(0, |m| m.children.iter().filter(|k| k.type_name == "segment").count());
+            if segments > 1 {
+                return Err(SimError::new(format!(
+                    "cell `{}` has {segments} segments: multi-compartment cells need a cable-equation solver, \
+                     which myelin does not have yet (jNeuroML refuses them too)",
+                    component_name(c)
+                ))
+                .at(c.name_span));
+            }
+        }
         if self.types[ty as usize].simultaneous {
             return Err(SimError::new(format!("`{}` asks for simultaneous dynamics, which myelin cannot simulate yet", c.type_name)).at(c.name_span));
         }
