@@ -221,7 +221,8 @@ pub(crate) fn compile_type(model: &Model, name: &str) -> Result<CType, SimError>
     t.exposed_slots = exposed;
     let c = |t: &CType, e: &myelin_ir::Expression| -> Result<CExpr, SimError> {
         let parsed = e.parsed.as_ref().ok_or_else(|| err(&t.name, format!("expression `{}` did not parse", e.text)))?;
-        compile(parsed, &|n| t.slot(n)).map_err(|x| match x {
+        let folded = myelin_expr::fold_constants(parsed);
+        compile(&folded, &|n| t.slot(n)).map_err(|x| match x {
             CompileError::UnknownSymbol(s) => err(&t.name, format!("`{s}` in `{}` is not defined", e.text)),
             CompileError::Unsupported(s) => err(&t.name, s),
         })

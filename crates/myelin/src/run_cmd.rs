@@ -19,40 +19,107 @@ pub(crate) struct RunArgs {
 }
 
 /// Formats a value as jLEMS writes it: cast to float32, printed as Java's `Float.toString`.
+#[cfg(test)]
 pub(crate) fn java_float(x: f64) -> String {
+    let mut s = String::new();
+    push_java_float(&mut s, x);
+    s
+}
+
+/// Appends `x` as jLEMS writes it: cast to float32 and printed like Java's `Float.toString`
+/// (the shortest digits that read back to the same float32; plain decimal with at least one
+/// fractional digit for 1e-3 ≤ |x| < 1e7, else `d.dddE±n`).
+pub(crate) fn push_java_float(out: &mut String, x: f64) {
     let f = x as f32;
     if f.is_nan() {
-        return "NaN".into();
+        out.push_str("NaN");
+        return;
     }
     if f.is_infinite() {
-        return if f > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        out.push_str(if f > 0.0 { "Infinity" } else { "-Infinity" });
+        return;
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        out.push_str(if f.is_sign_negative() { "-0.0" } else { "0.0" });
+        return;
     }
-    // Shortest digits that read back to the same float32, as Java picks them.
-    let sci = format!("{f:e}"); // e.g. "-6.49997e-2"
-    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let neg = mant.starts_with('-');
-    let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
-    let sign = if neg { "-" } else { "" };
+    // ryu gives the shortest round-trip digits; take them apart without allocating.
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(f.abs());
+    let (mantissa, exp10) = match text.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (text, 0),
+    };
+    let mut digits = [0u8; 16];
+    let mut nd = 0;
+    let mut point: i32 = 0; // digits before the decimal point in `mantissa`
+    let mut seen_point = false;
+    for b in mantissa.bytes() {
+        if b == b'.' {
+            seen_point = true;
+        } else if nd < digits.len() {
+            digits[nd] = b;
+            nd += 1;
+            if !seen_point {
+                point += 1;
+            }
+        }
+    }
+    // Strip leading zeros (e.g. "0.0012") and trailing zeros.
+    let mut start = 0;
+    while start + 1 < nd && digits[start] == b'0' {
+        start += 1;
+        point -= 1;
+    }
+    let mut end = nd;
+    while end > start + 1 && digits[end - 1] == b'0' {
+        end -= 1;
+    }
+    let d = &digits[start..end];
+    let exp = point - 1 + exp10; // scientific exponent of the first digit
+    if f.is_sign_negative() {
+        out.push('-');
+    }
     let a = f.abs();
+    let push_digits = |out: &mut String, ds: &[u8]| {
+        for &c in ds {
+            out.push(c as char);
+        }
+    };
     if (1e-3..1e7).contains(&a) {
-        // Plain decimal with at least one digit after the point.
-        let point = exp + 1; // digits before the point
-        let s = if point <= 0 {
-            format!("0.{}{}", "0".repeat((-point) as usize), digits)
-        } else if (point as usize) >= digits.len() {
-            format!("{}{}.0", digits, "0".repeat(point as usize - digits.len()))
+        let before = exp + 1;
+        if before <= 0 {
+            out.push_str("0.");
+            for _ in 0..(-before) {
+                out.push('0');
+            }
+            push_digits(out, d);
+        } else if before as usize >= d.len() {
+            push_digits(out, d);
+            for _ in 0..(before as usize - d.len()) {
+                out.push('0');
+            }
+            out.push_str(".0");
         } else {
-            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
-        };
-        format!("{sign}{s}")
+            push_digits(out, &d[..before as usize]);
+            out.push('.');
+            push_digits(out, &d[before as usize..]);
+        }
     } else {
-        let frac = if digits.len() > 1 { &digits[1..] } else { "0" };
-        format!("{sign}{}.{}E{}", &digits[..1], frac, exp)
+        push_digits(out, &d[..1]);
+        out.push('.');
+        if d.len() > 1 {
+            push_digits(out, &d[1..]);
+        } else {
+            out.push('0');
+        }
+        out.push('E');
+        out.push_str(itoa_i32(exp).as_str());
     }
+}
+
+fn itoa_i32(x: i32) -> String {
+    x.to_string()
 }
 
 /// Output files written through a temporary name and renamed when the run completes, so a
@@ -62,16 +129,19 @@ struct FileSink {
     events: Vec<(BufWriter<File>, PathBuf, PathBuf, bool)>,
     error: Option<std::io::Error>,
     progress: Option<indicatif::ProgressBar>,
+    /// Reused for every row.
+    line: String,
 }
 
 impl Sink for FileSink {
     fn row(&mut self, file: usize, t: f64, values: &[f64]) {
         let (w, _, _) = &mut self.data[file];
-        let mut line = String::with_capacity(16 * (values.len() + 1));
-        line.push_str(&java_float(t));
+        let line = &mut self.line;
+        line.clear();
+        push_java_float(line, t);
         line.push('\t');
         for v in values {
-            line.push_str(&java_float(*v));
+            push_java_float(line, *v);
             line.push('\t');
         }
         line.push('\n');
@@ -82,7 +152,9 @@ impl Sink for FileSink {
 
     fn event(&mut self, file: usize, t: f64, id: usize) {
         let (w, _, _, time_first) = &mut self.events[file];
-        let line = if *time_first { format!("{}\t{id}\n", java_float(t)) } else { format!("{id}\t{}\n", java_float(t)) };
+        let mut time = String::new();
+        push_java_float(&mut time, t);
+        let line = if *time_first { format!("{time}\t{id}\n") } else { format!("{id}\t{time}\n") };
         if let Err(e) = w.write_all(line.as_bytes()) {
             self.error.get_or_insert(e);
         }
@@ -179,7 +251,7 @@ pub(crate) fn run(args: RunArgs) -> u8 {
         None => args.file.parent().map(Path::to_path_buf).unwrap_or_default(),
     };
     let allow_outside = args.out_dir.is_some();
-    let mut sink = FileSink { data: vec![], events: vec![], error: None, progress: None };
+    let mut sink = FileSink { data: vec![], events: vec![], error: None, progress: None, line: String::new() };
     let open = |name: &str| -> Result<(BufWriter<File>, PathBuf, PathBuf), String> {
         let path = output_path(&base, name, allow_outside)?;
         if let Some(dir) = path.parent() {
@@ -285,5 +357,10 @@ mod tests {
         assert_eq!(java_float(0.1), "0.1");
         assert_eq!(java_float(-70.0), "-70.0");
         assert_eq!(java_float(12345.678), "12345.678");
+        assert_eq!(java_float(1.2e-7), "1.2E-7");
+        assert_eq!(java_float(-3.5e-4), "-3.5E-4");
+        assert_eq!(java_float(0.0012345), "0.0012345");
+        assert_eq!(java_float(1e7), "1.0E7");
+        assert_eq!(java_float(9999999.0), "9999999.0");
     }
 }
