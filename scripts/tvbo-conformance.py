@@ -1,0 +1,453 @@
+#!/usr/bin/env python3
+"""Export every model of TVBO's database with `myelin export` and run each in jNeuroML.
+
+For each model file (database/models/*.yaml|yml and models/neuroml/*.yaml: 54 files) it reports
+one of:
+  ran       exported, and jNeuroML ran it cleanly (exit 0, no SEVERE/Exception in its log, an
+            output file with the expected rows, all values finite)
+  refused   myelin refused the export, with the reason it gave
+  failed    myelin failed unexpectedly, or jNeuroML did not run the export cleanly (its first
+            SEVERE or exception line is shown)
+
+With --experiments, also the experiments of database/experiments/neuroml/.
+
+Usage: scripts/tvbo-conformance.py [--duration 50ms] [--myelin PATH] [--only NAME ...]
+                                   [--experiments] [--json FILE] [--keep DIR]
+Exit status: 0 when nothing failed, 1 otherwise, 2 when the reference files or tools are missing.
+The reference files come from scripts/fetch-reference.sh (never committed).
+"""
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cache_dir():
+    c = os.environ.get("MYELIN_CACHE")
+    return Path(c) if c else Path.home() / ".cache" / "myelin"
+
+
+def first_problem(log):
+    """The first line of a jNeuroML log that reports an error."""
+    lines = log.splitlines()
+    for k, line in enumerate(lines):
+        if "SEVERE" in line or "Exception" in line or line.startswith("Error") or "ERROR" in line:
+            detail = line.strip()
+            # jNeuroML often puts the reason on the next line.
+            if k + 1 < len(lines) and len(detail) < 40:
+                detail += " " + lines[k + 1].strip()
+            return detail[:300]
+    return None
+
+
+def check_output(path, expected_rows, columns):
+    if not path.is_file():
+        return f"no output file {path.name}"
+    rows = 0
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if not parts:
+                continue
+            rows += 1
+            if len(parts) != columns:
+                return f"row {rows} has {len(parts)} columns, expected {columns}"
+            try:
+                vals = [float(x) for x in parts]
+            except ValueError:
+                return f"row {rows} is not numeric"
+            if not all(math.isfinite(v) for v in vals):
+                return f"non-finite value in row {rows} (t={parts[0]})"
+    if expected_rows is not None and abs(rows - expected_rows) > 1:
+        return f"{rows} rows, expected {expected_rows}"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# An independent forward-Euler integration of the YAML equations (SymPy), to check the numbers
+# jNeuroML computes from myelin's export. Semantics as jLEMS's: derived variables from the
+# current state, all rates, one simultaneous update, then events (conditions on the new state,
+# assignments in order) and domain clamps; the first row is the initial state.
+
+def load_yaml(path):
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    # YAML 1.1 reads keys such as `n` as booleans; TVBO means names.
+    for ch in "yYnNoOtTfF":
+        Loader.yaml_implicit_resolvers[ch] = [
+            (tag, rx) for tag, rx in Loader.yaml_implicit_resolvers.get(ch, []) if tag != "tag:yaml.org,2002:bool"
+        ]
+    with open(path) as f:
+        return yaml.load(f, Loader=Loader)
+
+
+def find_model(database, name):
+    for d in (database / "models", database / "models" / "neuroml"):
+        for ext in ("yaml", "yml"):
+            p = d / f"{name}.{ext}"
+            if p.is_file():
+                return load_yaml(p)
+    for d in (database / "models", database / "models" / "neuroml"):
+        for p in sorted(d.glob("*.y*ml")):
+            m = load_yaml(p)
+            if isinstance(m, dict) and m.get("name") == name:
+                return m
+    return None
+
+
+def experiment_of(path, database):
+    """(dynamics dict, integration dict) of a model or experiment file."""
+    doc = load_yaml(path)
+    if not any(k in doc for k in ("dynamics", "integration", "network")):
+        return doc, {}
+    dyn = doc.get("dynamics") or {}
+    if isinstance(dyn, str):
+        dyn = {"name": dyn}
+    if not dyn.get("state_variables"):
+        base = find_model(database, dyn.get("name"))
+        for k, v in (dyn.get("parameters") or {}).items():
+            if v and "value" in v:
+                base.setdefault("parameters", {}).setdefault(k, {})["value"] = v["value"]
+        dyn = base
+    return dyn, doc.get("integration") or {}
+
+
+def euler_reference(dyn, n_steps, dt, perturb=0.0):
+    import math
+    import sympy as sp
+    from sympy.parsing.sympy_parser import parse_expr, standard_transformations, convert_xor
+
+    def rhs(x):
+        if isinstance(x, dict):
+            x = (x.get("equation") or x).get("rhs") if "equation" in x or "rhs" in x else None
+        return None if x is None else str(x)
+
+    params = {k: float((v or {}).get("value", 0.0)) for k, v in (dyn.get("parameters") or {}).items()}
+    svs = dyn.get("state_variables") or {}
+    dvs = dyn.get("derived_variables") or {}
+    dps = dyn.get("derived_parameters") or {}
+    funcs = dyn.get("functions") or {}
+    names = set(params) | set(svs) | set(dvs) | set(dps) | set(dyn.get("coupling_inputs") or {}) | {"t"}
+    local = {n: sp.Symbol(n) for n in names}
+    fnames = list(funcs)
+    for f in fnames:
+        local[f] = sp.Function(f)
+    tr = standard_transformations + (convert_xor,)
+
+    def parse(text):
+        for a, b in ((".gt.", ">"), (".lt.", "<"), (".geq.", ">="), (".leq.", "<="), (".eq.", "=="), (".and.", "&")):
+            text = text.replace(a, b)
+        return parse_expr(text, local_dict=local, transformations=tr, evaluate=False)
+
+    lambdas = {}
+    for f, spec in funcs.items():
+        args = spec.get("arguments") or {}
+        args = list(args) if isinstance(args, (dict, list)) else []
+        args = [a if isinstance(a, str) else a.get("name") for a in args]
+        sub = dict(local)
+        for a in args:
+            sub[a] = sp.Symbol(a)
+        body = parse_expr(rhs(spec), local_dict=sub, transformations=tr, evaluate=False)
+        lambdas[f] = sp.Lambda(tuple(sp.Symbol(a) for a in args), body)
+
+    def inline(e):
+        for _ in range(20):
+            new = e
+            for f, lam in lambdas.items():
+                new = new.replace(local[f], lam)
+            if new == e:
+                break
+            e = new
+        return e
+
+    # Derived parameters, substituted until none is left.
+    dp = {k: inline(parse(rhs(v))) for k, v in dps.items()}
+    for _ in range(len(dp) + 1):
+        dp = {k: e.xreplace({local[j]: dp[j] for j in dp}) for k, e in dp.items()}
+    values = dict(params)
+    for k in dyn.get("coupling_inputs") or {}:
+        values.setdefault(k, 0.0)
+
+    def prep(text):
+        e = inline(parse(text)).xreplace({local[j]: dp[j] for j in dp})
+        return e
+
+    order = list(dvs)
+    dv_expr = {k: prep(rhs(v)) for k, v in dvs.items()}
+    # Dependency order of derived variables.
+    done, sorted_dvs = set(), []
+    while len(sorted_dvs) < len(order):
+        progress = False
+        for k in order:
+            if k in done:
+                continue
+            deps = {str(s) for s in dv_expr[k].free_symbols} & set(dvs)
+            if deps <= done | {k}:
+                done.add(k)
+                sorted_dvs.append(k)
+                progress = True
+        if not progress:
+            sorted_dvs += [k for k in order if k not in done]
+            break
+    sv_names = list(svs)
+    all_syms = [local[n] for n in sorted(names)]
+    mods = [{"Heaviside": lambda x, h=0.5: 0.0 if x < 0 else (h if x == 0 else 1.0),
+             "Min": min, "Max": max, "sign": lambda x: (x > 0) - (x < 0)}, "math"]
+
+    def compile_(e):
+        return sp.lambdify(all_syms, e, modules=mods)
+
+    dv_f = [(k, compile_(dv_expr[k])) for k in sorted_dvs]
+    sv_f = [compile_(prep(rhs(svs[k]))) for k in sv_names]
+    events = []
+    for ev in (dyn.get("events") or {}).values():
+        cond = compile_(prep(rhs(ev.get("condition"))))
+        assigns = []
+        aff = rhs(ev.get("affect")) or ""
+        for stmt in aff.replace("\n", ";").split(";"):
+            if "=" in stmt:
+                lhs, r = stmt.split("=", 1)
+                assigns.append((lhs.strip(), compile_(prep(r))))
+        events.append((cond, assigns))
+    clamps = []
+    for k, v in svs.items():
+        dom = (v or {}).get("domain") or {}
+        if dom.get("enforce") == "clamp":
+            clamps.append((k, dom.get("lo"), dom.get("hi")))
+    order_names = sorted(names)
+    env = {n: values.get(n, 0.0) for n in order_names}
+    for k in sv_names:
+        env[k] = float((svs[k] or {}).get("initial_value", 0.0) or 0.0)
+    dt = dt * (1 + perturb)
+
+    def args():
+        return [env[n] for n in order_names]
+
+    rows = [[env[k] for k in sv_names]]
+    for step in range(n_steps):
+        # jLEMS advances its clock before each step: step k sees t = k*dt.
+        t = (step + 1) * dt
+        env["t"] = t
+        for k, f in dv_f:
+            env[k] = float(f(*args()))
+        rates = [float(f(*args())) for f in sv_f]
+        for k, r in zip(sv_names, rates):
+            env[k] = env[k] + dt * r
+        for cond, assigns in events:
+            if cond(*args()):
+                for k, f in assigns:
+                    env[k] = float(f(*args()))
+        for k, lo, hi in clamps:
+            if hi is not None and math.isfinite(hi) and env[k] > hi:
+                env[k] = float(hi)
+            if lo is not None and math.isfinite(lo) and env[k] < lo:
+                env[k] = float(lo)
+        rows.append([env[k] for k in sv_names])
+        if not all(math.isfinite(x) for x in rows[-1]):
+            break
+    return sv_names, rows
+
+
+def compare_with_reference(dat, yaml_path, database, n_rows, dt):
+    """Largest deviation of jNeuroML's output from the reference, relative to each column's
+    range; None when the reference cannot be computed."""
+    dyn, _ = experiment_of(yaml_path, database)
+    names, ref = euler_reference(dyn, n_rows - 1, dt)
+    # A copy with a time step 1e-10 longer shows where the model itself amplifies rounding differences
+    # (chaos, stiffness, spike timing): beyond that row no two implementations can agree.
+    _, twin = euler_reference(dyn, n_rows - 1, dt, perturb=1e-10)
+    got = []
+    with open(dat) as f:
+        for line in f:
+            if line.split():
+                got.append([float(x) for x in line.split()[1:]])
+    scales = []
+    for c in range(len(names)):
+        col_ref = [r[c] for r in ref]
+        scales.append(max(1e-9, max(abs(x) for x in col_ref), max(col_ref) - min(col_ref)))
+    horizon = min(len(ref), len(twin))
+    for k in range(horizon):
+        if any(abs(twin[k][c] - ref[k][c]) / scales[c] > 1e-5 for c in range(len(names))):
+            horizon = k
+            break
+    worst, where = 0.0, ""
+    for c, name in enumerate(names):
+        for k in range(min(horizon, len(got))):
+            d = abs(got[k][c] - ref[k][c]) / scales[c]
+            if d > worst:
+                worst, where = d, f"{name} at row {k}"
+    return worst, where, horizon
+
+
+def run_one(yaml_path, args, work):
+    name = yaml_path.stem
+    d = work / name
+    d.mkdir(parents=True, exist_ok=True)
+    xml = d / f"{name}.xml"
+    cmd = [args.myelin, "export", str(yaml_path), "-o", str(xml)]
+    if args.duration:
+        cmd += ["--duration", args.duration]
+    t0 = time.time()
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    export_s = time.time() - t0
+    res = {"model": str(yaml_path.relative_to(args.database)), "export_s": round(export_s, 3)}
+    if p.returncode != 0:
+        errors = [l for l in p.stderr.splitlines() if "error[" in l]
+        reason = errors[0] if errors else (p.stderr.strip().splitlines() or ["(no message)"])[-1]
+        # Drop the location prefix for the summary; keep it in the JSON.
+        res["detail"] = p.stderr.strip()
+        refused = any(code in p.stderr for code in ("error[export-refused]", "error[unsupported-function]"))
+        res["status"] = "refused" if refused else "failed"
+        res["reason"] = reason.split("error[", 1)[-1] if "error[" in reason else reason
+        return res
+    warnings = [l.split("warning[", 1)[-1] for l in p.stderr.splitlines() if "warning[" in l]
+    if warnings:
+        res["warnings"] = warnings
+    # Expected shape: time + one column per state variable; rows = round(length/step) + 1.
+    text = xml.read_text()
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(text)
+    sim = root.find("Simulation")
+    cols = len(sim.findall("./OutputFile/OutputColumn")) + 1
+    of = sim.find("./OutputFile").get("fileName")
+
+    def seconds(q):
+        for unit, f in (("us", 1e-6), ("ms", 1e-3), ("s", 1.0)):
+            if q.endswith(unit):
+                return float(q[: -len(unit)]) * f
+        return float(q)
+
+    rows = round(seconds(sim.get("length")) / seconds(sim.get("step"))) + 1
+    (d / Path(of).parent).mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    try:
+        j = subprocess.run(
+            ["java", "-jar", str(args.jnml), xml.name, "-nogui"],
+            cwd=d, capture_output=True, text=True, timeout=args.timeout,
+        )
+        log = j.stdout + j.stderr
+        rc = j.returncode
+    except subprocess.TimeoutExpired:
+        log, rc = "timeout", -1
+    res["jnml_s"] = round(time.time() - t0, 2)
+    (d / "jnml.log").write_text(log)
+    problem = first_problem(log) if rc != -1 else f"jNeuroML timed out after {args.timeout}s"
+    if problem is None and rc != 0:
+        problem = f"jNeuroML exited with status {rc}"
+    if problem is None:
+        problem = check_output(d / of, rows, cols)
+    if problem and "StateInstance.getParent()" in problem:
+        # jLEMS stops with this NullPointerException when a recorded value is NaN.
+        res["status"] = "diverged"
+        res["reason"] = "the state became NaN in jNeuroML (the model diverges with its default settings)"
+        return res
+    if problem:
+        res["status"] = "failed"
+        res["reason"] = problem
+        return res
+    res["status"] = "ran"
+    res["rows"] = rows
+    if args.euler:
+        try:
+            dt_ms = seconds(sim.get("step")) / seconds(root.find("ComponentType/Constant").get("value"))
+            worst, where, horizon = compare_with_reference(d / of, yaml_path, args.database, rows, dt_ms)
+            res["euler_max_rel_dev"] = worst
+            res["euler_rows_compared"] = horizon
+            if worst > args.tolerance:
+                res["status"] = "failed"
+                res["reason"] = f"differs from the independent Euler integration by {worst:.2e} (of the column's range) at {where}"
+        except Exception as e:
+            res["euler_error"] = f"reference not computed: {e}"
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", default="50ms", help="simulated time per model (default 50ms; '' keeps the model's)")
+    ap.add_argument("--myelin", default=None, help="myelin binary (default: build target/release/myelin)")
+    ap.add_argument("--jnml", default=None, help="jNeuroML jar (default: the reference cache's)")
+    ap.add_argument("--only", nargs="*", help="model file stems to run")
+    ap.add_argument("--experiments", action="store_true", help="also the experiments of experiments/neuroml/")
+    ap.add_argument("--json", help="write the per-model results as JSON to this file")
+    ap.add_argument("--keep", help="keep the exported files and logs in this directory")
+    ap.add_argument("--timeout", type=int, default=300, help="seconds per jNeuroML run")
+    ap.add_argument("--no-euler", dest="euler", action="store_false",
+                    help="skip the comparison with an independent SymPy forward-Euler integration")
+    ap.add_argument("--tolerance", type=float, default=1e-4,
+                    help="largest deviation from the Euler reference, relative to a column's range (default 1e-4)")
+    args = ap.parse_args()
+
+    args.database = cache_dir() / "tvbo" / "database"
+    if not (args.database / "models").is_dir():
+        print(f"TVBO database not found at {args.database}: run scripts/fetch-reference.sh", file=sys.stderr)
+        return 2
+    args.jnml = Path(args.jnml) if args.jnml else cache_dir() / "jnml" / "jNeuroML.jar"
+    if not args.jnml.is_file():
+        print(f"jNeuroML not found at {args.jnml}: run scripts/fetch-reference.sh", file=sys.stderr)
+        return 2
+    if shutil.which("java") is None:
+        print("java not found", file=sys.stderr)
+        return 2
+    if args.myelin is None:
+        target = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target"))
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "myelin"], cwd=ROOT, check=True)
+        args.myelin = str(Path(target) / "release" / "myelin")
+
+    models = sorted((args.database / "models").glob("*.yaml")) + sorted((args.database / "models").glob("*.yml"))
+    models = sorted(models, key=lambda p: p.name.lower()) + sorted((args.database / "models" / "neuroml").glob("*.yaml"))
+    if args.experiments:
+        models += sorted((args.database / "experiments" / "neuroml").glob("*.yaml"))
+    if args.only:
+        models = [m for m in models if m.stem in args.only]
+
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="myelin-tvbo-"))
+    work.mkdir(parents=True, exist_ok=True)
+    results = []
+    for m in models:
+        try:
+            r = run_one(m, args, work)
+        except Exception as e:  # a crash of this script's own logic, reported per model
+            r = {"model": str(m.relative_to(args.database)), "status": "failed", "reason": f"script error: {e}"}
+        results.append(r)
+        extra = r.get("reason", f"{r.get('rows', '')} rows")
+        if "euler_max_rel_dev" in r and r["status"] == "ran":
+            extra += f", Euler reference within {r['euler_max_rel_dev']:.1e}"
+            if r.get("euler_rows_compared", 0) < r.get("rows", 0):
+                extra += f" over the first {r['euler_rows_compared']} rows (then the model amplifies rounding)"
+        elif "euler_error" in r:
+            extra += f" ({r['euler_error']})"
+        print(f"{r['status']:8} {r['model']:55} {extra}", flush=True)
+
+    counts = {s: sum(1 for r in results if r["status"] == s) for s in ("ran", "refused", "diverged", "failed")}
+    print()
+    print(
+        f"{len(results)} files: {counts['ran']} ran in jNeuroML, {counts['refused']} refused, "
+        f"{counts['diverged']} diverged (the model's own dynamics), {counts['failed']} failed"
+    )
+    if counts["refused"]:
+        print("refused:")
+        for r in results:
+            if r["status"] == "refused":
+                print(f"  {r['model']}: {r['reason']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if counts["failed"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
