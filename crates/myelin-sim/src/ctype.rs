@@ -1,7 +1,8 @@
 //! Component types compiled for simulation: a slot layout for every variable an instance has,
 //! and the dynamics as compiled expressions over those slots.
 
-use crate::cexpr::{compile, CExpr, CompileError};
+use crate::bytecode::Code;
+use crate::cexpr::{compile, CompileError};
 use crate::SimError;
 use myelin_ir::{Action, Behaviour, Dynamics, Model, Reduce, TypeScope};
 use rustc_hash::FxHashMap;
@@ -21,7 +22,7 @@ pub(crate) enum SlotKind {
 
 #[derive(Clone, Debug)]
 pub(crate) enum CAction {
-    Assign(u32, CExpr),
+    Assign(u32, Code),
     /// Send on an out port (index into the type's out ports).
     Emit(u32),
     Transition(u32),
@@ -30,9 +31,9 @@ pub(crate) enum CAction {
 /// How a derived variable is computed.
 #[derive(Clone, Debug)]
 pub(crate) enum Derive {
-    Expr(u32, CExpr),
+    Expr(u32, Code),
     /// (value, condition) cases; a missing condition is the default.
-    Cases(u32, Vec<(Option<CExpr>, CExpr)>),
+    Cases(u32, Vec<(Option<Code>, Code)>),
     /// `select=` a path, reduced when it names several values; the index is into
     /// [`CType::selects`].
     Select(u32, usize),
@@ -47,8 +48,8 @@ pub(crate) struct Select {
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct CBehaviour {
-    pub(crate) rates: Vec<(u32, CExpr)>,
-    pub(crate) conditions: Vec<(CExpr, Vec<CAction>)>,
+    pub(crate) rates: Vec<(u32, Code)>,
+    pub(crate) conditions: Vec<(Code, Vec<CAction>)>,
     /// By in-port index.
     pub(crate) on_events: Vec<(u32, Vec<CAction>)>,
     pub(crate) on_entry: Vec<CAction>,
@@ -68,7 +69,7 @@ pub(crate) struct CType {
     pub(crate) index: FxHashMap<String, u32>,
     pub(crate) time_slot: u32,
     /// Derived parameters in dependency order.
-    pub(crate) derived_parameters: Vec<(u32, CExpr)>,
+    pub(crate) derived_parameters: Vec<(u32, Code)>,
     pub(crate) requirements: Vec<u32>,
     pub(crate) derived: Vec<Derive>,
     pub(crate) selects: Vec<Select>,
@@ -219,10 +220,10 @@ pub(crate) fn compile_type(model: &Model, name: &str) -> Result<CType, SimError>
     exposed.sort_unstable();
     exposed.dedup();
     t.exposed_slots = exposed;
-    let c = |t: &CType, e: &myelin_ir::Expression| -> Result<CExpr, SimError> {
+    let c = |t: &CType, e: &myelin_ir::Expression| -> Result<Code, SimError> {
         let parsed = e.parsed.as_ref().ok_or_else(|| err(&t.name, format!("expression `{}` did not parse", e.text)))?;
         let folded = myelin_expr::fold_constants(parsed);
-        compile(&folded, &|n| t.slot(n)).map_err(|x| match x {
+        compile(&folded, &|n| t.slot(n)).map(Code::new).map_err(|x| match x {
             CompileError::UnknownSymbol(s) => err(&t.name, format!("`{s}` in `{}` is not defined", e.text)),
             CompileError::Unsupported(s) => err(&t.name, s),
         })
@@ -250,7 +251,7 @@ pub(crate) fn compile_type(model: &Model, name: &str) -> Result<CType, SimError>
     Ok(t)
 }
 
-fn compile_dynamics(t: &mut CType, d: &Dynamics, c: &impl Fn(&CType, &myelin_ir::Expression) -> Result<CExpr, SimError>) -> Result<(), SimError> {
+fn compile_dynamics(t: &mut CType, d: &Dynamics, c: &impl Fn(&CType, &myelin_ir::Expression) -> Result<Code, SimError>) -> Result<(), SimError> {
     // Derived variables in dependency order (a variable is computed after those it reads).
     struct Dv<'a> {
         name: &'a str,
@@ -344,7 +345,7 @@ fn compile_dynamics(t: &mut CType, d: &Dynamics, c: &impl Fn(&CType, &myelin_ir:
     Ok(())
 }
 
-fn compile_behaviour(t: &CType, b: &Behaviour, c: &impl Fn(&CType, &myelin_ir::Expression) -> Result<CExpr, SimError>) -> Result<CBehaviour, SimError> {
+fn compile_behaviour(t: &CType, b: &Behaviour, c: &impl Fn(&CType, &myelin_ir::Expression) -> Result<Code, SimError>) -> Result<CBehaviour, SimError> {
     let mut out = CBehaviour::default();
     for td in &b.time_derivatives {
         let slot = t.slot(&td.variable).ok_or_else(|| err(&t.name, format!("no state variable `{}`", td.variable)))?;
@@ -363,7 +364,7 @@ fn compile_behaviour(t: &CType, b: &Behaviour, c: &impl Fn(&CType, &myelin_ir::E
     Ok(out)
 }
 
-fn compile_actions(t: &CType, actions: &[Action], c: &impl Fn(&CType, &myelin_ir::Expression) -> Result<CExpr, SimError>) -> Result<Vec<CAction>, SimError> {
+fn compile_actions(t: &CType, actions: &[Action], c: &impl Fn(&CType, &myelin_ir::Expression) -> Result<Code, SimError>) -> Result<Vec<CAction>, SimError> {
     let mut out = vec![];
     for a in actions {
         out.push(match a {

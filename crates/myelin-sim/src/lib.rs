@@ -14,6 +14,7 @@
 //! with parts silently ignored.
 
 mod build;
+mod bytecode;
 mod cexpr;
 mod ctype;
 mod kinetic;

@@ -134,7 +134,8 @@ impl Simulation<'_> {
                 let v = {
                     let vars = &self.insts[i as usize].vars;
                     let rng = &mut self.rng;
-                    e.eval(vars, &mut || rng.next_f64())
+                    let stack = &mut self.stack;
+                    e.eval(vars, stack, &mut || rng.next_f64())
                 };
                 self.insts[i as usize].vars[*slot as usize] = v;
             }
@@ -179,22 +180,24 @@ impl Simulation<'_> {
                 Derive::Expr(slot, e) => {
                     let vars = &self.insts[i as usize].vars;
                     let rng = &mut self.rng;
-                    (*slot, e.eval(vars, &mut || rng.next_f64()))
+                    let stack = &mut self.stack;
+                    (*slot, e.eval(vars, stack, &mut || rng.next_f64()))
                 }
                 Derive::Cases(slot, cases) => {
                     let vars = &self.insts[i as usize].vars;
                     let rng = &mut self.rng;
+                    let stack = &mut self.stack;
                     let mut v = f64::NAN;
                     for (cond, val) in cases {
                         let take = match cond {
                             Some(c) => {
-                                let x = c.eval(vars, &mut || rng.next_f64());
+                                let x = c.eval(vars, stack, &mut || rng.next_f64());
                                 x != 0.0 && !x.is_nan()
                             }
                             None => true,
                         };
                         if take {
-                            v = val.eval(vars, &mut || rng.next_f64());
+                            v = val.eval(vars, stack, &mut || rng.next_f64());
                             break;
                         }
                     }
@@ -255,8 +258,9 @@ impl Simulation<'_> {
             {
                 let vars = &self.insts[i as usize].vars;
                 let rng = &mut self.rng;
+                    let stack = &mut self.stack;
                 for (k, (_, e)) in self.types[ty].body.rates.iter().enumerate() {
-                    buf[k] = e.eval(vars, &mut || rng.next_f64());
+                    buf[k] = e.eval(vars, stack, &mut || rng.next_f64());
                 }
             }
             for (k, (slot, _)) in self.types[ty].body.rates.iter().enumerate() {
@@ -269,7 +273,8 @@ impl Simulation<'_> {
             let fire = {
                 let vars = &self.insts[i as usize].vars;
                 let rng = &mut self.rng;
-                let x = self.types[ty].body.conditions[k].0.eval(vars, &mut || rng.next_f64());
+                    let stack = &mut self.stack;
+                let x = self.types[ty].body.conditions[k].0.eval(vars, stack, &mut || rng.next_f64());
                 x != 0.0 && !x.is_nan()
             };
             if fire {
@@ -287,7 +292,8 @@ impl Simulation<'_> {
                     let (slot, e) = &self.types[ty].regimes[r].body.rates[k];
                     let vars = &self.insts[i as usize].vars;
                     let rng = &mut self.rng;
-                    (*slot, e.eval(vars, &mut || rng.next_f64()))
+                    let stack = &mut self.stack;
+                    (*slot, e.eval(vars, stack, &mut || rng.next_f64()))
                 };
                 self.insts[i as usize].vars[slot as usize] += dt * v;
             }
@@ -299,7 +305,8 @@ impl Simulation<'_> {
                 let fire = {
                     let vars = &self.insts[i as usize].vars;
                     let rng = &mut self.rng;
-                    let x = self.types[ty].regimes[r].body.conditions[k].0.eval(vars, &mut || rng.next_f64());
+                    let stack = &mut self.stack;
+                    let x = self.types[ty].regimes[r].body.conditions[k].0.eval(vars, stack, &mut || rng.next_f64());
                     x != 0.0 && !x.is_nan()
                 };
                 if fire {
@@ -342,7 +349,8 @@ impl Simulation<'_> {
                     let v = {
                         let vars = &self.insts[i as usize].vars;
                         let rng = &mut self.rng;
-                        e.eval(vars, &mut || rng.next_f64())
+                    let stack = &mut self.stack;
+                        e.eval(vars, stack, &mut || rng.next_f64())
                     };
                     self.insts[i as usize].vars[*slot as usize] = v;
                 }
