@@ -256,13 +256,12 @@ fn check_dynamics(ctx: &mut Ctx<'_>, scope: &TypeScope<'_>, t: &ComponentType, d
             ctx.push(Diagnostic::warning("duplicate-definition", format!("variable `{name}` is declared twice in `{}`", t.name)).at(span));
         }
         dimension(ctx, dim, dim_span);
-        if let Some(x) = exposure {
-            if !exposures.contains(&x.as_str()) {
+        if let Some(x) = exposure
+            && !exposures.contains(&x.as_str()) {
                 let d = Diagnostic::error("undefined-symbol", format!("`{name}` is exposed as `{x}`, but `{}` declares no such `<Exposure>`", t.name))
                     .at(exp_span);
                 ctx.push(with_hint(d, x, exposures.iter().copied()));
             }
-        }
     }
     for v in &d.derived_variables {
         if let (Some(e), Some(want)) = (&v.value, declared_dimension(scope, &v.dimension, v.exposure.as_deref())) {
@@ -340,7 +339,7 @@ fn check_behaviour(ctx: &mut Ctx<'_>, scope: &TypeScope<'_>, b: &Behaviour, regi
             // per second; several core types rely on it), so only dimensional states are checked.
             Some(Some(dim)) if dim.is_dimensionless() => {}
             Some(Some(dim)) => {
-                if let Some(rate) = dim.div(Dimension::TIME) {
+                if let Some(rate) = dim.checked_div(Dimension::TIME) {
                     expect_dim(ctx, scope, &td.value, Want::Quantity(rate), &format!("the time derivative of `{}`", td.variable));
                 }
             }

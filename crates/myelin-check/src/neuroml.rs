@@ -61,14 +61,13 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
         }
         if *is_cell.entry(c.type_name.as_str()).or_insert_with(|| model.is_a(&c.type_name, "cell")) {
             for key in ["morphology", "biophysicalProperties"] {
-                if let Some(a) = c.attribute(key) {
-                    if !ids.contains_key(a.value.as_str()) {
+                if let Some(a) = c.attribute(key)
+                    && !ids.contains_key(a.value.as_str()) {
                         ctx.push(
                             Diagnostic::error("dangling-reference", format!("`{key}` refers to `{}`, but no component has that id", a.value))
                                 .at(a.value_span),
                         );
                     }
-                }
             }
             cell_regions(ctx, c, &ids);
         }
@@ -143,14 +142,13 @@ fn morphology(ctx: &mut Ctx<'_>, m: &Component) {
     let groups: HashSet<&str> = m.children.iter().filter(|k| k.type_name == "segmentGroup").filter_map(|k| k.id.as_deref()).collect();
     for seg in m.children.iter().filter(|k| k.type_name == "segment") {
         for p in seg.children.iter().filter(|k| k.type_name == "parent") {
-            if let Some(a) = p.attribute("segment") {
-                if !segments.contains(a.value.as_str()) {
+            if let Some(a) = p.attribute("segment")
+                && !segments.contains(a.value.as_str()) {
                     ctx.push(
                         Diagnostic::error("dangling-reference", format!("parent segment `{}` does not exist in this morphology", a.value))
                             .at(a.value_span),
                     );
                 }
-            }
         }
     }
     for g in m.children.iter().filter(|k| k.type_name == "segmentGroup") {
@@ -160,13 +158,12 @@ fn morphology(ctx: &mut Ctx<'_>, m: &Component) {
                 "include" => ("segmentGroup", &groups, "segment group"),
                 _ => continue,
             };
-            if let Some(a) = k.attribute(key) {
-                if !set.contains(a.value.as_str()) {
+            if let Some(a) = k.attribute(key)
+                && !set.contains(a.value.as_str()) {
                     ctx.push(
                         Diagnostic::error("dangling-reference", format!("{what} `{}` does not exist in this morphology", a.value)).at(a.value_span),
                     );
                 }
-            }
         }
     }
 }
@@ -225,14 +222,13 @@ fn network(ctx: &mut Ctx<'_>, net: &Component) {
                 }
                 for (key, pop) in [("preSegmentId", &pre), ("postSegmentId", &post), ("preSegment", &pre), ("postSegment", &post)] {
                     let (Some(a), Some((name, _))) = (conn.attribute(key), pop) else { continue };
-                    if let Some(segs) = pop_segments.get(name.as_str()) {
-                        if !segs.contains(a.value.trim()) {
+                    if let Some(segs) = pop_segments.get(name.as_str())
+                        && !segs.contains(a.value.trim()) {
                             ctx.push(
                                 Diagnostic::error("dangling-reference", format!("segment `{}` does not exist in the cells of population `{name}`", a.value))
                                     .at(a.value_span),
                             );
                         }
-                    }
                 }
             }
         } else if ty == "inputList" || model.is_a(ty, "inputList") {
@@ -242,11 +238,10 @@ fn network(ctx: &mut Ctx<'_>, net: &Component) {
                     cell_index(ctx, a, name, *size, &pops);
                 }
             }
-        } else if ty == "explicitInput" {
-            if let Some(a) = k.attribute("target") {
+        } else if ty == "explicitInput"
+            && let Some(a) = k.attribute("target") {
                 target_path(ctx, a, &pops);
             }
-        }
     }
 }
 
@@ -277,14 +272,13 @@ fn cell_index(ctx: &mut Ctx<'_>, a: &myelin_ir::Attribute, pop: &str, size: Opti
             None => None,
         }
     };
-    if let (Some(i), Some(n)) = (index, size) {
-        if i >= n {
+    if let (Some(i), Some(n)) = (index, size)
+        && i >= n {
             ctx.push(
                 Diagnostic::error("dangling-reference", format!("`{}` refers to cell {i} of `{pop}`, which has only {n} cell{}", a.name, if n == 1 { "" } else { "s" }))
                     .at(a.value_span),
             );
         }
-    }
 }
 
 /// `pop[3]` or `pop/3/cell` as an explicit input's target.

@@ -181,10 +181,10 @@ fn infer(e: &Expr, dim_of: &dyn Fn(&str) -> Option<Dimension>) -> Result<DimType
                 BinaryOp::Add => unify(ta, a, tb, b, e, "addition")?,
                 BinaryOp::Sub => unify(ta, a, tb, b, e, "subtraction")?,
                 BinaryOp::Mul => q(numeric(ta, a)?
-                    .mul(numeric(tb, b)?)
+                    .checked_mul(numeric(tb, b)?)
                     .ok_or_else(|| overflow(e))?),
                 BinaryOp::Div => q(numeric(ta, a)?
-                    .div(numeric(tb, b)?)
+                    .checked_div(numeric(tb, b)?)
                     .ok_or_else(|| overflow(e))?),
                 BinaryOp::Pow => power(e, a, ta, b, tb)?,
                 BinaryOp::And | BinaryOp::Or => {

@@ -152,7 +152,7 @@ impl<'m> Simulation<'m> {
         let step = get("step").ok_or_else(|| SimError::new("the Simulation has no `step`").at(sim.name_span))?;
         self.spec.length = self.quantity(&length, sim)?;
         self.spec.step = self.quantity(&step, sim)?;
-        if !(self.spec.step > 0.0) || !(self.spec.length >= 0.0) {
+        if self.spec.step.is_nan() || self.spec.step <= 0.0 || self.spec.length.is_nan() || self.spec.length < 0.0 {
             return Err(SimError::new("the Simulation needs step > 0 and length ≥ 0").at(sim.name_span));
         }
         // jLEMS seeds its generator with 1234 unless the Simulation gives a seed.
@@ -261,11 +261,10 @@ impl<'m> Simulation<'m> {
                 self.insts[id as usize].named.push((kid.clone(), child));
             }
             // Children collections are reachable by their collection name too.
-            if let Some(decl) = scope.children().find(|d| d.multiple && self.model.is_a(&k.type_name, &d.type_name)) {
-                if decl.name != k.tag {
+            if let Some(decl) = scope.children().find(|d| d.multiple && self.model.is_a(&k.type_name, &d.type_name))
+                && decl.name != k.tag {
                     self.insts[id as usize].named.push((decl.name.clone(), child));
                 }
-            }
         }
         // Structure that creates instances.
         // The nearest type in the chain that declares a Structure defines it (a subtype's

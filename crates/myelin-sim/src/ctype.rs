@@ -251,12 +251,15 @@ pub(crate) fn compile_type(model: &Model, name: &str) -> Result<CType, SimError>
     Ok(t)
 }
 
+/// Builds one derived variable once the variables it reads are placed.
+type MakeDerive<'a> = Box<dyn Fn(&mut CType) -> Result<Derive, SimError> + 'a>;
+
 fn compile_dynamics(t: &mut CType, d: &Dynamics, c: &impl Fn(&CType, &myelin_ir::Expression) -> Result<Code, SimError>) -> Result<(), SimError> {
     // Derived variables in dependency order (a variable is computed after those it reads).
     struct Dv<'a> {
         name: &'a str,
         deps: Vec<String>,
-        make: Box<dyn Fn(&mut CType) -> Result<Derive, SimError> + 'a>,
+        make: MakeDerive<'a>,
     }
     let mut dvs: Vec<Dv<'_>> = vec![];
     for v in &d.derived_variables {

@@ -57,12 +57,12 @@ impl Dimension {
     }
 
     /// Product of two dimensions; `None` if an exponent overflows.
-    pub fn mul(self, other: Dimension) -> Option<Dimension> {
+    pub fn checked_mul(self, other: Dimension) -> Option<Dimension> {
         self.zip(other, i8::checked_add)
     }
 
     /// Quotient of two dimensions; `None` if an exponent overflows.
-    pub fn div(self, other: Dimension) -> Option<Dimension> {
+    pub fn checked_div(self, other: Dimension) -> Option<Dimension> {
         self.zip(other, i8::checked_sub)
     }
 
@@ -191,9 +191,9 @@ mod tests {
     fn algebra() {
         let v = Dimension::new(1, 2, -3, -1, 0, 0, 0);
         let i = Dimension { i: 1, ..Dimension::NONE };
-        let g = i.div(v).unwrap();
+        let g = i.checked_div(v).unwrap();
         assert_eq!(g, Dimension::new(-1, -2, 3, 2, 0, 0, 0));
-        assert_eq!(g.mul(v).unwrap(), i);
+        assert_eq!(g.checked_mul(v).unwrap(), i);
         assert_eq!(Dimension::new(0, 2, 0, 0, 0, 0, 0).root(2), Some(Dimension::new(0, 1, 0, 0, 0, 0, 0)));
         assert_eq!(Dimension::new(0, 1, 0, 0, 0, 0, 0).root(2), None);
         assert_eq!(Dimension::new(100, 0, 0, 0, 0, 0, 0).powi(2), None);
