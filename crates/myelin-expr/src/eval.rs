@@ -66,7 +66,7 @@ impl Evaluator<'_> {
             ExprKind::Binary(op, a, b) => {
                 let a = self.eval(a)?;
                 let b = self.eval(b)?;
-                binary(*op, a, b)
+                apply_binary(*op, a, b)
             }
             ExprKind::Call(Func::User(name), _) => {
                 return Err(EvalError {
@@ -82,7 +82,7 @@ impl Evaluator<'_> {
                 if *func == Func::Random {
                     values.first().copied().unwrap_or(f64::NAN) * (self.rng)()
                 } else {
-                    apply(func, &values)
+                    apply_func(func, &values)
                 }
             }
             ExprKind::Piecewise(pieces) => {
@@ -114,7 +114,8 @@ pub(crate) fn unary(op: UnaryOp, x: f64) -> f64 {
     }
 }
 
-pub(crate) fn binary(op: BinaryOp, a: f64, b: f64) -> f64 {
+/// A binary operator on values (booleans as 1.0/0.0), shared by every evaluator.
+pub fn apply_binary(op: BinaryOp, a: f64, b: f64) -> f64 {
     match op {
         BinaryOp::Add => a + b,
         BinaryOp::Sub => a - b,
@@ -133,8 +134,9 @@ pub(crate) fn binary(op: BinaryOp, a: f64, b: f64) -> f64 {
 }
 
 /// Applies a deterministic built-in (not `Random`, not `User`: those give NaN) to argument
-/// values whose count the parser has checked (missing arguments read as NaN).
-pub(crate) fn apply(func: &Func, args: &[f64]) -> f64 {
+/// values whose count the parser has checked (missing arguments read as NaN). Evaluators
+/// elsewhere (the engine's compiled forms) call this so every one agrees on the semantics.
+pub fn apply_func(func: &Func, args: &[f64]) -> f64 {
     let x = args.first().copied().unwrap_or(f64::NAN);
     match func {
         Func::Sin => x.sin(),

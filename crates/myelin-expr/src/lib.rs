@@ -69,7 +69,7 @@ pub use ast::{
     Arity, BinaryOp, Constant, Dialect, Expr, ExprKind, Func, FunctionDef, Span, UnaryOp,
 };
 pub use dims::{DimError, DimType, infer_dimension};
-pub use eval::{EvalError, eval};
+pub use eval::{EvalError, apply_binary, apply_func, eval};
 pub use parser::{MAX_DEPTH, ParseError, parse};
 pub use print::{PrintError, print_lems, print_sympy};
 pub use rewrite::{

@@ -1,7 +1,7 @@
 //! Tree rewrites: variable substitution, function inlining, constant folding.
 
 use crate::ast::{BinaryOp, Constant, Expr, ExprKind, Func, FunctionDef, Span, UnaryOp};
-use crate::eval::{apply, binary, truthy, unary};
+use crate::eval::{apply_binary, apply_func, truthy, unary};
 use crate::parser::MAX_DEPTH;
 use std::collections::HashMap;
 use std::fmt;
@@ -424,7 +424,7 @@ pub fn fold_constants(e: &Expr) -> Expr {
             let (a, b) = (fold_constants(a), fold_constants(b));
             if let (Some(x), Some(y)) = (literal(&a), literal(&b)) {
                 let is_bool = op.is_comparison() || op.is_logical();
-                if let Some(r) = literal_result(binary(*op, x, y), is_bool, e.span.clone()) {
+                if let Some(r) = literal_result(apply_binary(*op, x, y), is_bool, e.span.clone()) {
                     return r;
                 }
             }
@@ -435,7 +435,7 @@ pub fn fold_constants(e: &Expr) -> Expr {
             if !matches!(func, Func::Random | Func::User(_)) {
                 let values: Option<Vec<f64>> = args.iter().map(literal).collect();
                 if let Some(values) = values
-                    && let Some(r) = literal_result(apply(func, &values), false, e.span.clone())
+                    && let Some(r) = literal_result(apply_func(func, &values), false, e.span.clone())
                 {
                     return r;
                 }

@@ -16,8 +16,8 @@ pub(crate) enum Op {
     Call1(fn(f64) -> f64),
     /// `random(x)`: x times a draw from the generator.
     Random,
-    /// Any other call, with its argument count.
-    CallN(FuncId, u8),
+    /// Any other call (index into `Program::others`), with its argument count.
+    CallN(usize, u8),
     /// Pop; jump to the target when the value is false.
     JumpIfFalse(u32),
     Jump(u32),
@@ -25,36 +25,15 @@ pub(crate) enum Op {
     Truth,
 }
 
-/// Functions of more than one argument (or with special cases), evaluated out of line.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum FuncId {
-    Min,
-    Max,
-    Atan2,
-    Mod,
-    Heaviside,
-    Other(usize),
-}
-
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Program {
     ops: Vec<Op>,
-    /// Functions referenced by `FuncId::Other` (rare: erf, erfc, factorial, sign...).
+    /// Functions called through `Op::CallN` (rare: Min, Max, atan2, erf, Heaviside...).
     others: Vec<Func>,
 }
 
 fn truth(x: f64) -> bool {
     x != 0.0 && !x.is_nan()
-}
-
-fn heaviside(x: f64) -> f64 {
-    if x > 0.0 {
-        1.0
-    } else if x < 0.0 {
-        0.0
-    } else {
-        0.5
-    }
 }
 
 impl Program {
@@ -123,21 +102,15 @@ impl Program {
                     Func::Abs => Some(f64::abs),
                     Func::Ceil => Some(f64::ceil),
                     Func::Floor => Some(f64::floor),
-                    Func::Heaviside if args.len() == 1 => Some(heaviside),
                     _ => None,
                 };
                 let n = u8::try_from(args.len()).unwrap_or(u8::MAX);
                 match (one, f) {
                     (Some(g), _) if args.len() == 1 => self.ops.push(Op::Call1(g)),
                     (_, Func::Random) => self.ops.push(Op::Random),
-                    (_, Func::Min) => self.ops.push(Op::CallN(FuncId::Min, n)),
-                    (_, Func::Max) => self.ops.push(Op::CallN(FuncId::Max, n)),
-                    (_, Func::Atan2) => self.ops.push(Op::CallN(FuncId::Atan2, n)),
-                    (_, Func::Mod) => self.ops.push(Op::CallN(FuncId::Mod, n)),
-                    (_, Func::Heaviside) => self.ops.push(Op::CallN(FuncId::Heaviside, n)),
                     _ => {
                         self.others.push(f.clone());
-                        self.ops.push(Op::CallN(FuncId::Other(self.others.len() - 1), n));
+                        self.ops.push(Op::CallN(self.others.len() - 1, n));
                     }
                 }
             }
@@ -189,22 +162,7 @@ impl Program {
                 Op::Bin(op) => {
                     let b = stack.pop().unwrap_or(f64::NAN);
                     let a = stack.pop().unwrap_or(f64::NAN);
-                    let r = match op {
-                        BinaryOp::Add => a + b,
-                        BinaryOp::Sub => a - b,
-                        BinaryOp::Mul => a * b,
-                        BinaryOp::Div => a / b,
-                        BinaryOp::Pow => a.powf(b),
-                        BinaryOp::Lt => f64::from(u8::from(a < b)),
-                        BinaryOp::Le => f64::from(u8::from(a <= b)),
-                        BinaryOp::Gt => f64::from(u8::from(a > b)),
-                        BinaryOp::Ge => f64::from(u8::from(a >= b)),
-                        BinaryOp::Eq => f64::from(u8::from(a == b)),
-                        BinaryOp::Ne => f64::from(u8::from(a != b)),
-                        BinaryOp::And => f64::from(u8::from(truth(a) && truth(b))),
-                        BinaryOp::Or => f64::from(u8::from(truth(a) || truth(b))),
-                    };
-                    stack.push(r);
+                    stack.push(myelin_expr::apply_binary(op, a, b));
                 }
                 Op::Call1(g) => {
                     if let Some(x) = stack.last_mut() {
@@ -217,32 +175,8 @@ impl Program {
                     }
                 }
                 Op::CallN(f, n) => {
-                    let n = n as usize;
-                    let at = stack.len().saturating_sub(n);
-                    let r = {
-                        let args = &stack[at..];
-                        let arg = |i: usize| args.get(i).copied().unwrap_or(f64::NAN);
-                        match f {
-                            FuncId::Min => args.iter().copied().fold(f64::INFINITY, f64::min),
-                            FuncId::Max => args.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-                            FuncId::Atan2 => arg(0).atan2(arg(1)),
-                            FuncId::Mod => arg(0) - arg(1) * (arg(0) / arg(1)).floor(),
-                            FuncId::Heaviside => {
-                                let x = arg(0);
-                                if x > 0.0 {
-                                    1.0
-                                } else if x < 0.0 {
-                                    0.0
-                                } else {
-                                    arg(1)
-                                }
-                            }
-                            FuncId::Other(k) => {
-                                let call = CExpr::Call(self.others[k].clone(), args.iter().map(|x| CExpr::Const(*x)).collect());
-                                call.eval(&[], rng)
-                            }
-                        }
-                    };
+                    let at = stack.len().saturating_sub(n as usize);
+                    let r = myelin_expr::apply_func(&self.others[f], &stack[at..]);
                     stack.truncate(at);
                     stack.push(r);
                 }

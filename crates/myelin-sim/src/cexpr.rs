@@ -59,26 +59,13 @@ impl CExpr {
             CExpr::Not(x) => b(!truth(x.eval(v, rng))),
             CExpr::Bin(op, l, r) => {
                 let a = l.eval(v, rng);
+                // Logic short-circuits (a `random()` on the right is not drawn needlessly).
                 match op {
-                    BinaryOp::And => return b(truth(a) && truth(r.eval(v, rng))),
-                    BinaryOp::Or => return b(truth(a) || truth(r.eval(v, rng))),
+                    BinaryOp::And if !truth(a) => return 0.0,
+                    BinaryOp::Or if truth(a) => return 1.0,
                     _ => {}
                 }
-                let c = r.eval(v, rng);
-                match op {
-                    BinaryOp::Add => a + c,
-                    BinaryOp::Sub => a - c,
-                    BinaryOp::Mul => a * c,
-                    BinaryOp::Div => a / c,
-                    BinaryOp::Pow => a.powf(c),
-                    BinaryOp::Lt => b(a < c),
-                    BinaryOp::Le => b(a <= c),
-                    BinaryOp::Gt => b(a > c),
-                    BinaryOp::Ge => b(a >= c),
-                    BinaryOp::Eq => b(a == c),
-                    BinaryOp::Ne => b(a != c),
-                    BinaryOp::And | BinaryOp::Or => unreachable_logic(),
-                }
+                myelin_expr::apply_binary(*op, a, r.eval(v, rng))
             }
             CExpr::Call(f, args) => call(f, args, v, rng),
             CExpr::Piecewise(cases) => {
@@ -93,70 +80,10 @@ impl CExpr {
     }
 }
 
-fn unreachable_logic() -> f64 {
-    // Handled before both operands are evaluated.
-    f64::NAN
-}
-
 fn call(f: &Func, args: &[CExpr], v: &[f64], rng: &mut dyn FnMut() -> f64) -> f64 {
-    let x = args.first().map_or(f64::NAN, |a| a.eval(v, rng));
-    let y = || args.get(1).map_or(f64::NAN, |a| a.eval(v, &mut || 0.0));
-    match f {
-        Func::Sin => x.sin(),
-        Func::Cos => x.cos(),
-        Func::Tan => x.tan(),
-        Func::Asin => x.asin(),
-        Func::Acos => x.acos(),
-        Func::Atan => x.atan(),
-        Func::Atan2 => x.atan2(y()),
-        Func::Sinh => x.sinh(),
-        Func::Cosh => x.cosh(),
-        Func::Tanh => x.tanh(),
-        Func::Asinh => x.asinh(),
-        Func::Acosh => x.acosh(),
-        Func::Atanh => x.atanh(),
-        Func::Exp => x.exp(),
-        Func::Log => x.ln(),
-        Func::Sqrt => x.sqrt(),
-        Func::Abs => x.abs(),
-        Func::Ceil => x.ceil(),
-        Func::Floor => x.floor(),
-        Func::Sign => {
-            if x > 0.0 {
-                1.0
-            } else if x < 0.0 {
-                -1.0
-            } else {
-                0.0
-            }
-        }
-        Func::Heaviside => {
-            if x > 0.0 {
-                1.0
-            } else if x < 0.0 {
-                0.0
-            } else if args.len() > 1 {
-                y()
-            } else {
-                0.5
-            }
-        }
-        Func::Random => x * rng(),
-        Func::Factorial => {
-            let n = x.round();
-            if !(0.0..=170.0).contains(&n) { f64::NAN } else { (1..=n as u32).map(f64::from).product() }
-        }
-        Func::Min => args.iter().map(|a| a.eval(v, rng)).fold(f64::INFINITY, f64::min),
-        Func::Max => args.iter().map(|a| a.eval(v, rng)).fold(f64::NEG_INFINITY, f64::max),
-        Func::Mod => {
-            let d = y();
-            x - d * (x / d).floor()
-        }
-        Func::Erf | Func::Erfc => {
-            // Evaluated by the reference evaluator of myelin-expr, which implements them.
-            let e = myelin_expr::Expr::call(f.clone(), vec![myelin_expr::Expr::num(x)]);
-            myelin_expr::eval(&e, &|_| None, &mut || 0.0).unwrap_or(f64::NAN)
-        }
-        Func::User(_) => f64::NAN,
+    if *f == Func::Random {
+        return args.first().map_or(f64::NAN, |a| a.eval(v, rng)) * rng();
     }
+    let vals: Vec<f64> = args.iter().map(|a| a.eval(v, rng)).collect();
+    myelin_expr::apply_func(f, &vals)
 }

@@ -131,15 +131,20 @@ impl Simulation<'_> {
     fn assign_all(&mut self, i: u32, actions: &[CAction]) {
         for a in actions {
             if let CAction::Assign(slot, e) = a {
-                let v = {
-                    let vars = &self.insts[i as usize].vars;
-                    let rng = &mut self.rng;
-                    let stack = &mut self.stack;
-                    e.eval(vars, stack, &mut || rng.next_f64())
-                };
-                self.insts[i as usize].vars[*slot as usize] = v;
+                self.assign_slot(i, *slot, e);
             }
         }
+    }
+
+    /// `slot = e`, evaluated in instance `i`'s variables.
+    fn assign_slot(&mut self, i: u32, slot: u32, e: &crate::bytecode::Code) {
+        let v = {
+            let vars = &self.insts[i as usize].vars;
+            let rng = &mut self.rng;
+            let stack = &mut self.stack;
+            e.eval(vars, stack, &mut || rng.next_f64())
+        };
+        self.insts[i as usize].vars[slot as usize] = v;
     }
 
     /// A variable of instance `i` as other instances and recorders see it: exposed variables
@@ -345,15 +350,7 @@ impl Simulation<'_> {
     fn run_actions(&mut self, i: u32, actions: &[CAction], t: f64, queue: &mut Vec<Pending>, sink: &mut dyn Sink) {
         for a in actions {
             match a {
-                CAction::Assign(slot, e) => {
-                    let v = {
-                        let vars = &self.insts[i as usize].vars;
-                        let rng = &mut self.rng;
-                    let stack = &mut self.stack;
-                        e.eval(vars, stack, &mut || rng.next_f64())
-                    };
-                    self.insts[i as usize].vars[*slot as usize] = v;
-                }
+                CAction::Assign(slot, e) => self.assign_slot(i, *slot, e),
                 CAction::Emit(port) => self.emit(i, *port, t, queue, sink),
                 CAction::Transition(r) => {
                     self.insts[i as usize].regime = Some(*r);
