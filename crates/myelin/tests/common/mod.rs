@@ -11,18 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The files of the NeuroML2 core-type library (a document including one needs the cache).
-pub const CORE_TYPE_FILES: &[&str] = &[
-    "NeuroML2CoreTypes.xml",
-    "NeuroMLCoreDimensions.xml",
-    "NeuroMLCoreCompTypes.xml",
-    "Cells.xml",
-    "Channels.xml",
-    "Synapses.xml",
-    "Inputs.xml",
-    "Networks.xml",
-    "PyNN.xml",
-    "Simulation.xml",
-];
+pub use myelin_lems::CORE_TYPE_FILES;
 
 /// Longest a single `myelin validate` run may take before the test kills it and fails.
 pub const RUN_LIMIT: Duration = Duration::from_secs(120);
