@@ -4,15 +4,21 @@
 For each model file (database/models/*.yaml|yml and models/neuroml/*.yaml: 54 files) it reports
 one of:
   ran       exported, and jNeuroML ran it cleanly (exit 0, no SEVERE/Exception in its log, an
-            output file with the expected rows, all values finite)
+            output file with the expected rows, all values finite), and its output agrees with
+            an independent forward-Euler integration of the YAML equations written here with
+            SymPy (jLEMS's step semantics; compared up to where the model itself amplifies
+            rounding, found by a twin run with a time step 1e-10 longer)
   refused   myelin refused the export, with the reason it gave
-  failed    myelin failed unexpectedly, or jNeuroML did not run the export cleanly (its first
-            SEVERE or exception line is shown)
+  diverged  jNeuroML stopped when the state became NaN: the model's own dynamics blow up with
+            its default settings (the Euler reference blows up too)
+  failed    myelin failed unexpectedly, jNeuroML did not run the export cleanly (its first
+            SEVERE or exception line is shown), or the numbers disagree with the reference
 
 With --experiments, also the experiments of database/experiments/neuroml/.
 
 Usage: scripts/tvbo-conformance.py [--duration 50ms] [--myelin PATH] [--only NAME ...]
-                                   [--experiments] [--json FILE] [--keep DIR]
+                                   [--experiments] [--json FILE] [--keep DIR] [--no-euler]
+The Euler reference needs sympy and PyYAML (skipped with a note when missing).
 Exit status: 0 when nothing failed, 1 otherwise, 2 when the reference files or tools are missing.
 The reference files come from scripts/fetch-reference.sh (never committed).
 """
@@ -240,9 +246,13 @@ def euler_reference(dyn, n_steps, dt, perturb=0.0):
         # jLEMS advances its clock before each step: step k sees t = k*dt.
         t = (step + 1) * dt
         env["t"] = t
-        for k, f in dv_f:
-            env[k] = float(f(*args()))
-        rates = [float(f(*args())) for f in sv_f]
+        try:
+            for k, f in dv_f:
+                env[k] = float(f(*args()))
+            rates = [float(f(*args())) for f in sv_f]
+        except (OverflowError, ValueError, ZeroDivisionError):
+            rows.append([math.nan] * len(sv_names))
+            break
         for k, r in zip(sv_names, rates):
             env[k] = env[k] + dt * r
         for cond, assigns in events:
@@ -291,6 +301,29 @@ def compare_with_reference(dat, yaml_path, database, n_rows, dt):
     return worst, where, horizon
 
 
+def read_dat(path):
+    with open(path) as f:
+        return [[float(x) for x in line.split()] for line in f if line.split()]
+
+
+def compare_myelin_run(args, xml, d, of, cols):
+    """Runs the exported file with `myelin run` and compares its output with jNeuroML's:
+    'agrees' when the rows match and every value is within 1e-4 of its column's range."""
+    out = d / "myelin-run"
+    p = subprocess.run([args.myelin, "run", str(xml), "--out-dir", str(out), "--quiet"], capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        return "failed: " + (p.stderr.strip().splitlines() or ["(no message)"])[-1][:200]
+    mine, ref = read_dat(out / of), read_dat(d / of)
+    if len(mine) != len(ref):
+        return f"differs: {len(mine)} rows, jNeuroML {len(ref)}"
+    worst = 0.0
+    for c in range(1, cols):
+        col = [r[c] for r in ref]
+        scale = max(1e-12, max(col) - min(col), max(abs(x) for x in col))
+        worst = max(worst, max(abs(a[c] - b[c]) / scale for a, b in zip(mine, ref)))
+    return "agrees" if worst <= 1e-4 else f"differs by {worst:.1e} of a column's range"
+
+
 def run_one(yaml_path, args, work):
     name = yaml_path.stem
     d = work / name
@@ -310,7 +343,7 @@ def run_one(yaml_path, args, work):
         res["detail"] = p.stderr.strip()
         refused = any(code in p.stderr for code in ("error[export-refused]", "error[unsupported-function]"))
         res["status"] = "refused" if refused else "failed"
-        res["reason"] = reason.split("error[", 1)[-1] if "error[" in reason else reason
+        res["reason"] = reason.split("error[", 1)[-1].replace("]:", ":", 1) if "error[" in reason else reason
         return res
     warnings = [l.split("warning[", 1)[-1] for l in p.stderr.splitlines() if "warning[" in l]
     if warnings:
@@ -350,9 +383,23 @@ def run_one(yaml_path, args, work):
     if problem is None:
         problem = check_output(d / of, rows, cols)
     if problem and "StateInstance.getParent()" in problem:
-        # jLEMS stops with this NullPointerException when a recorded value is NaN.
+        # jLEMS stops with this NullPointerException when a recorded value is NaN. The model
+        # diverges if the independent reference does too.
         res["status"] = "diverged"
         res["reason"] = "the state became NaN in jNeuroML (the model diverges with its default settings)"
+        if args.euler:
+            try:
+                dyn, _ = experiment_of(yaml_path, args.database)
+                dt_ms = seconds(sim.get("step")) / seconds(root.find("ComponentType/Constant").get("value"))
+                _, ref = euler_reference(dyn, rows - 1, dt_ms)
+                blew_up = len(ref) < rows or not all(math.isfinite(x) for x in ref[-1])
+                if blew_up:
+                    res["reason"] += f"; the Euler reference blows up too, at row {len(ref) - 1}"
+                else:
+                    res["status"] = "failed"
+                    res["reason"] = "jNeuroML's state became NaN, but the Euler reference stays finite"
+            except Exception as e:
+                res["euler_error"] = f"reference not computed: {e}"
         return res
     if problem:
         res["status"] = "failed"
@@ -360,6 +407,8 @@ def run_one(yaml_path, args, work):
         return res
     res["status"] = "ran"
     res["rows"] = rows
+    if args.myelin_run:
+        res["myelin_run"] = compare_myelin_run(args, xml, d, of, cols)
     if args.euler:
         try:
             dt_ms = seconds(sim.get("step")) / seconds(root.find("ComponentType/Constant").get("value"))
@@ -384,6 +433,8 @@ def main():
     ap.add_argument("--json", help="write the per-model results as JSON to this file")
     ap.add_argument("--keep", help="keep the exported files and logs in this directory")
     ap.add_argument("--timeout", type=int, default=300, help="seconds per jNeuroML run")
+    ap.add_argument("--no-myelin-run", dest="myelin_run", action="store_false",
+                    help="skip running each exported file with `myelin run` and comparing it with jNeuroML")
     ap.add_argument("--no-euler", dest="euler", action="store_false",
                     help="skip the comparison with an independent SymPy forward-Euler integration")
     ap.add_argument("--tolerance", type=float, default=1e-4,
@@ -401,6 +452,13 @@ def main():
     if shutil.which("java") is None:
         print("java not found", file=sys.stderr)
         return 2
+    if args.euler:
+        try:
+            import sympy  # noqa: F401
+            import yaml  # noqa: F401
+        except ImportError:
+            print("note: sympy or PyYAML missing: skipping the comparison with the Euler reference", file=sys.stderr)
+            args.euler = False
     if args.myelin is None:
         target = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target"))
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "myelin"], cwd=ROOT, check=True)
@@ -423,6 +481,8 @@ def main():
             r = {"model": str(m.relative_to(args.database)), "status": "failed", "reason": f"script error: {e}"}
         results.append(r)
         extra = r.get("reason", f"{r.get('rows', '')} rows")
+        if r.get("myelin_run", "agrees") != "agrees":
+            extra += f"; myelin run {r['myelin_run']}"
         if "euler_max_rel_dev" in r and r["status"] == "ran":
             extra += f", Euler reference within {r['euler_max_rel_dev']:.1e}"
             if r.get("euler_rows_compared", 0) < r.get("rows", 0):
@@ -437,6 +497,13 @@ def main():
         f"{len(results)} files: {counts['ran']} ran in jNeuroML, {counts['refused']} refused, "
         f"{counts['diverged']} diverged (the model's own dynamics), {counts['failed']} failed"
     )
+    runs = [r["myelin_run"] for r in results if "myelin_run" in r]
+    if runs:
+        agree = sum(1 for x in runs if x == "agrees")
+        print(f"myelin run of the exported LEMS agrees with jNeuroML for {agree} of {len(runs)}")
+        for r in results:
+            if r.get("myelin_run", "agrees") != "agrees":
+                print(f"  {r['model']}: myelin run {r['myelin_run']}")
     if counts["refused"]:
         print("refused:")
         for r in results:

@@ -98,8 +98,11 @@ struct Attrs<'a, 'i> {
 }
 
 impl<'s> Reader<'s> {
+    #[inline]
     fn span(&self, r: std::ops::Range<usize>) -> Span {
-        Span::new(self.file, r.start, r.end)
+        // Span::new, inlined: offsets fit in u32 (xml::parse refuses larger documents).
+        let clamp = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
+        Span { file: self.file, start: clamp(r.start), end: clamp(r.end.max(r.start)) }
     }
 
     /// Span of an element's (qualified) name, just after `<`.
@@ -776,14 +779,15 @@ impl<'s> Reader<'s> {
         let tag = n.name().to_string();
         let lems_style = tag == "Component";
         let (mut id, mut type_attr, mut others) = (None, None, 0);
+        // `id` and `type` are the first attributes with those local names, whatever their
+        // namespace; the others are those without a namespace (xsi:schemaLocation and the like
+        // are not the component's).
         for a in n.attributes() {
-            if a.namespace().is_some() {
-                continue; // xsi:schemaLocation and the like
-            }
             match a.name() {
-                "id" => id = Some(a),
-                "type" => type_attr = Some(a),
-                _ => others += 1,
+                "id" => id = id.or(Some(a)),
+                "type" => type_attr = type_attr.or(Some(a)),
+                _ if a.namespace().is_none() => others += 1,
+                _ => {}
             }
         }
         let mut attributes = Vec::with_capacity(others);

@@ -61,7 +61,10 @@ pub enum Layout {
     /// the default instance), network (a network with a population of the instance; includes
     /// the dynamics file), simulation (the simulation and its outputs; includes the network).
     /// The file ids tag each item with its document; the names are the include paths.
-    Split { files: [FileId; 3], names: [String; 3] },
+    Split {
+        files: [FileId; 3],
+        names: [String; 3],
+    },
 }
 
 /// What [`to_lems`] may change from the experiment's own settings.
@@ -92,7 +95,11 @@ pub struct Names {
 /// Converts an experiment to a LEMS model. Returns `None` (with errors in `diags`) when the
 /// experiment cannot be exported; warnings say what LEMS cannot represent but was left out
 /// (noise, a non-Euler integration method).
-pub fn to_lems(exp: &Experiment, opts: &ExportOptions, diags: &mut Diagnostics) -> Option<(Model, Names)> {
+pub fn to_lems(
+    exp: &Experiment,
+    opts: &ExportOptions,
+    diags: &mut Diagnostics,
+) -> Option<(Model, Names)> {
     let mut c = Conv::new(exp, diags);
     c.refusals();
     if c.diags.error_count() > c.start_errors {
@@ -107,15 +114,48 @@ pub fn to_lems(exp: &Experiment, opts: &ExportOptions, diags: &mut Diagnostics) 
 
 /// Names that jLEMS reads as something else in an expression.
 const LEMS_RESERVED: &[&str] = &[
-    "t", "sin", "cos", "tan", "sinh", "cosh", "tanh", "exp", "log", "ln", "sqrt", "ceil", "abs", "random", "H",
+    "t",
+    "sin",
+    "cos",
+    "tan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "exp",
+    "log",
+    "ln",
+    "sqrt",
+    "ceil",
+    "abs",
+    "random",
+    "H",
     "factorial",
 ];
 
 /// Component type names the export defines itself or that LEMS uses as element names.
 const RESERVED_TYPES: &[&str] = &[
-    "Simulation", "OutputFile", "OutputColumn", "Network", "Population", "Component", "ComponentType", "Dynamics",
-    "Lems", "Include", "Target", "Dimension", "Unit", "Constant", "Parameter", "Exposure", "Structure",
+    "Simulation",
+    "OutputFile",
+    "OutputColumn",
+    "Network",
+    "Population",
+    "Component",
+    "ComponentType",
+    "Dynamics",
+    "Lems",
+    "Include",
+    "Target",
+    "Dimension",
+    "Unit",
+    "Constant",
+    "Parameter",
+    "Exposure",
+    "Structure",
 ];
+
+/// An event after lowering: its test, its assignments `(target, value, span)`, its port, and
+/// its span.
+type LoweredEvent = (Expr, Vec<(String, Expr, Span)>, String, Span);
 
 /// One derived variable of the output, plain or conditional.
 struct Dv {
@@ -161,15 +201,38 @@ impl<'a> Conv<'a> {
         names.sort();
         for n in names {
             if LEMS_RESERVED.contains(&n.as_str()) || !is_identifier(n) {
-                let base: String = n.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
-                let base = if base.starts_with(|c: char| c.is_ascii_digit()) { format!("v_{base}") } else { base };
+                let base: String = n
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '_' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                let base = if base.starts_with(|c: char| c.is_ascii_digit()) {
+                    format!("v_{base}")
+                } else {
+                    base
+                };
                 let new = fresh(&mut taken, &format!("{base}_v"));
                 rename.insert(n.clone(), new);
             }
         }
         let sec = fresh(&mut taken, "SEC");
-        let mut type_name: String =
-            d.name.value.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+        let mut type_name: String = d
+            .name
+            .value
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         if type_name.is_empty() || type_name.starts_with(|c: char| c.is_ascii_digit()) {
             type_name = format!("M_{type_name}");
         }
@@ -177,7 +240,20 @@ impl<'a> Conv<'a> {
             type_name.push_str("_model");
         }
         let start_errors = diags.error_count();
-        Conv { exp, d, syms, defs, derived: HashMap::new(), rename, taken, sec, type_name, dvs: vec![], start_errors, diags }
+        Conv {
+            exp,
+            d,
+            syms,
+            defs,
+            derived: HashMap::new(),
+            rename,
+            taken,
+            sec,
+            type_name,
+            dvs: vec![],
+            start_errors,
+            diags,
+        }
     }
 
     fn model(&self) -> String {
@@ -189,7 +265,10 @@ impl<'a> Conv<'a> {
     }
 
     fn lems_name(&self, tvbo: &str) -> String {
-        self.rename.get(tvbo).cloned().unwrap_or_else(|| tvbo.to_string())
+        self.rename
+            .get(tvbo)
+            .cloned()
+            .unwrap_or_else(|| tvbo.to_string())
     }
 
     /// What the LEMS export cannot do at all, reported before anything is built.
@@ -206,14 +285,19 @@ impl<'a> Conv<'a> {
             return;
         }
         if d.state_variables.is_empty() {
-            self.error(refuse, format!("{model} has no state variables: nothing to simulate"), d.name.span);
+            self.error(
+                refuse,
+                format!("{model} has no state variables: nothing to simulate"),
+                d.name.span,
+            );
         }
         if let Some(st) = &d.system_type
             && st.value == "discrete"
         {
             self.error(refuse, format!("{model} is a discrete map (`system_type: discrete`); LEMS simulates differential equations"), st.span);
         }
-        let arrays: Vec<&tvbo::Parameter> = d.parameters.iter().filter(|p| p.array.is_some()).collect();
+        let arrays: Vec<&tvbo::Parameter> =
+            d.parameters.iter().filter(|p| p.array.is_some()).collect();
         if let Some(first) = arrays.first() {
             let mut dg = Diagnostic::error(
                 refuse,
@@ -229,21 +313,46 @@ impl<'a> Conv<'a> {
         for p in &d.parameters {
             if p.array.is_some() {
             } else if p.value.is_none() {
-                self.error(refuse, format!("parameter `{}` of {model} has no value", p.name.value), p.name.span);
+                self.error(
+                    refuse,
+                    format!("parameter `{}` of {model} has no value", p.name.value),
+                    p.name.span,
+                );
             } else if let Some(v) = &p.value
                 && !v.value.is_finite()
             {
-                self.error(refuse, format!("parameter `{}` of {model} is not a finite number", p.name.value), v.span);
+                self.error(
+                    refuse,
+                    format!(
+                        "parameter `{}` of {model} is not a finite number",
+                        p.name.value
+                    ),
+                    v.span,
+                );
             }
         }
         for s in &d.state_variables {
             if s.equation.is_none() {
-                self.error(refuse, format!("state variable `{}` of {model} has no equation", s.name.value), s.name.span);
+                self.error(
+                    refuse,
+                    format!(
+                        "state variable `{}` of {model} has no equation",
+                        s.name.value
+                    ),
+                    s.name.span,
+                );
             }
             if let Some(v) = &s.initial_value
                 && !v.value.is_finite()
             {
-                self.error(refuse, format!("the initial value of `{}` is not a finite number", s.name.value), v.span);
+                self.error(
+                    refuse,
+                    format!(
+                        "the initial value of `{}` is not a finite number",
+                        s.name.value
+                    ),
+                    v.span,
+                );
             }
         }
         for ev in &d.events {
@@ -280,9 +389,17 @@ impl<'a> Conv<'a> {
         }
         // Functions without an exact rewrite, reported where they are written.
         let mut eqs: Vec<&Equation> = Vec::new();
-        eqs.extend(d.derived_parameters.iter().filter_map(|p| p.equation.as_ref()));
+        eqs.extend(
+            d.derived_parameters
+                .iter()
+                .filter_map(|p| p.equation.as_ref()),
+        );
         eqs.extend(d.state_variables.iter().filter_map(|p| p.equation.as_ref()));
-        eqs.extend(d.derived_variables.iter().filter_map(|p| p.equation.as_ref()));
+        eqs.extend(
+            d.derived_variables
+                .iter()
+                .filter_map(|p| p.equation.as_ref()),
+        );
         eqs.extend(d.functions.iter().filter_map(|p| p.equation.as_ref()));
         for ev in &d.events {
             eqs.extend(ev.condition.as_ref());
@@ -295,11 +412,17 @@ impl<'a> Conv<'a> {
             e.walk(|n| {
                 if let ExprKind::Call(f, args) = &n.kind {
                     let bad = match f {
-                        Func::Atan | Func::Atan2 | Func::Asin | Func::Acos | Func::Erf | Func::Erfc => true,
+                        Func::Atan
+                        | Func::Atan2
+                        | Func::Asin
+                        | Func::Acos
+                        | Func::Erf
+                        | Func::Erfc => true,
                         Func::Factorial => !args.iter().all(|a| matches!(a.kind, ExprKind::Num(_))),
                         _ => false,
                     };
-                    let user = matches!(f, Func::User(_)) || self.syms.functions.contains_key(f.sympy_name());
+                    let user = matches!(f, Func::User(_))
+                        || self.syms.functions.contains_key(f.sympy_name());
                     if bad && !user {
                         found.push((f.sympy_name().to_string(), eq.span_of(&n.span)));
                     }
@@ -354,7 +477,9 @@ impl<'a> Conv<'a> {
         let e = myelin_expr::substitute(e, &|v| self.derived.get(v).cloned());
         let e = if self.syms.time_is_free() {
             let sec = self.sec.clone();
-            myelin_expr::substitute(&e, &|v| (v == "t").then(|| Expr::binary(BinaryOp::Div, Expr::var("t"), Expr::var(&sec))))
+            myelin_expr::substitute(&e, &|v| {
+                (v == "t").then(|| Expr::binary(BinaryOp::Div, Expr::var("t"), Expr::var(&sec)))
+            })
         } else {
             e
         };
@@ -370,7 +495,9 @@ impl<'a> Conv<'a> {
         let mut raw: HashMap<String, Expr> = HashMap::new();
         for p in &pending {
             let Some(eq) = &p.equation else { continue };
-            let Some(e) = sema::prepare(eq, &self.syms) else { continue };
+            let Some(e) = sema::prepare(eq, &self.syms) else {
+                continue;
+            };
             match myelin_expr::inline_functions(&e, &self.defs) {
                 Ok(e) => {
                     raw.insert(p.name.value.clone(), e);
@@ -386,8 +513,13 @@ impl<'a> Conv<'a> {
         while !pending.is_empty() {
             let before = pending.len();
             pending.retain(|p| {
-                let Some(e) = raw.get(&p.name.value) else { return false };
-                let ready = e.free_vars().iter().all(|v| !names.contains(v.as_str()) || done.contains_key(v));
+                let Some(e) = raw.get(&p.name.value) else {
+                    return false;
+                };
+                let ready = e
+                    .free_vars()
+                    .iter()
+                    .all(|v| !names.contains(v.as_str()) || done.contains_key(v));
                 if ready {
                     let r = myelin_expr::substitute(e, &|v| done.get(v).cloned());
                     done.insert(p.name.value.clone(), r);
@@ -409,8 +541,12 @@ impl<'a> Conv<'a> {
     /// named after `hint`; the other functions jLEMS lacks are rewritten in its own.
     fn lower(&mut self, e: &Expr, hint: &str, span: Span) -> Expr {
         let kind = match &e.kind {
-            ExprKind::Num(_) | ExprKind::Bool(_) | ExprKind::Var(_) | ExprKind::Const(_) => return e.clone(),
-            ExprKind::Unary(UnaryOp::Neg, a) => ExprKind::Unary(UnaryOp::Neg, Box::new(self.lower(a, hint, span))),
+            ExprKind::Num(_) | ExprKind::Bool(_) | ExprKind::Var(_) | ExprKind::Const(_) => {
+                return e.clone();
+            }
+            ExprKind::Unary(UnaryOp::Neg, a) => {
+                ExprKind::Unary(UnaryOp::Neg, Box::new(self.lower(a, hint, span)))
+            }
             ExprKind::Unary(UnaryOp::Not, a) => {
                 let a = self.lower(a, hint, span);
                 return negate(&a);
@@ -434,7 +570,10 @@ impl<'a> Conv<'a> {
                 return self.lower_call(f, args, hint, span);
             }
         };
-        Expr { kind, span: e.span.clone() }
+        Expr {
+            kind,
+            span: e.span.clone(),
+        }
     }
 
     fn lower_call(&mut self, f: &Func, mut args: Vec<Expr>, hint: &str, span: Span) -> Expr {
@@ -448,19 +587,31 @@ impl<'a> Conv<'a> {
                 let mut acc = args.remove(0);
                 for x in args {
                     let cond = Expr::binary(op, acc.clone(), x.clone());
-                    acc = self.lift(hint, vec![(cond, acc), (Expr::synth(ExprKind::Bool(true)), x)], span);
+                    acc = self.lift(
+                        hint,
+                        vec![(cond, acc), (Expr::synth(ExprKind::Bool(true)), x)],
+                        span,
+                    );
                 }
                 acc
             }
             Func::Sign => {
                 let x = args.remove(0);
-                Expr::binary(B::Sub, call(Func::Heaviside, vec![x.clone()]), call(Func::Heaviside, vec![neg(x)]))
+                Expr::binary(
+                    B::Sub,
+                    call(Func::Heaviside, vec![x.clone()]),
+                    call(Func::Heaviside, vec![neg(x)]),
+                )
             }
             Func::Floor => neg(call(Func::Ceil, vec![neg(args.remove(0))])),
             Func::Mod => {
                 let (a, b) = (args.remove(0), args.remove(0));
                 let q = neg(Expr::binary(B::Div, a.clone(), b.clone()));
-                Expr::binary(B::Add, a, Expr::binary(B::Mul, b, call(Func::Ceil, vec![q])))
+                Expr::binary(
+                    B::Add,
+                    a,
+                    Expr::binary(B::Mul, b, call(Func::Ceil, vec![q])),
+                )
             }
             Func::Heaviside if args.len() == 2 => {
                 let (x, h0) = (args.remove(0), args.remove(0));
@@ -473,21 +624,41 @@ impl<'a> Conv<'a> {
             }
             Func::Asinh => {
                 let x = args.remove(0);
-                let r = call(Func::Sqrt, vec![Expr::binary(B::Add, Expr::binary(B::Pow, x.clone(), num(2.0)), num(1.0))]);
+                let r = call(
+                    Func::Sqrt,
+                    vec![Expr::binary(
+                        B::Add,
+                        Expr::binary(B::Pow, x.clone(), num(2.0)),
+                        num(1.0),
+                    )],
+                );
                 call(Func::Log, vec![Expr::binary(B::Add, x, r)])
             }
             Func::Acosh => {
                 let x = args.remove(0);
-                let r = call(Func::Sqrt, vec![Expr::binary(B::Sub, Expr::binary(B::Pow, x.clone(), num(2.0)), num(1.0))]);
+                let r = call(
+                    Func::Sqrt,
+                    vec![Expr::binary(
+                        B::Sub,
+                        Expr::binary(B::Pow, x.clone(), num(2.0)),
+                        num(1.0),
+                    )],
+                );
                 call(Func::Log, vec![Expr::binary(B::Add, x, r)])
             }
             Func::Atanh => {
                 let x = args.remove(0);
-                let q = Expr::binary(B::Div, Expr::binary(B::Add, num(1.0), x.clone()), Expr::binary(B::Sub, num(1.0), x));
+                let q = Expr::binary(
+                    B::Div,
+                    Expr::binary(B::Add, num(1.0), x.clone()),
+                    Expr::binary(B::Sub, num(1.0), x),
+                );
                 Expr::binary(B::Mul, num(0.5), call(Func::Log, vec![q]))
             }
             Func::Factorial if matches!(args.first().map(|a| &a.kind), Some(ExprKind::Num(_))) => {
-                let Some(ExprKind::Num(n)) = args.first().map(|a| &a.kind) else { return num(0.0) };
+                let Some(ExprKind::Num(n)) = args.first().map(|a| &a.kind) else {
+                    return num(0.0);
+                };
                 let n = *n;
                 if n.fract() == 0.0 && (0.0..=170.0).contains(&n) {
                     num((1..=n as u64).map(|k| k as f64).product())
@@ -508,8 +679,25 @@ impl<'a> Conv<'a> {
             return v.clone();
         }
         let name = self.fresh(&format!("{hint}_c"));
-        self.dvs.push(Dv { name: name.clone(), body: DvBody::Cases(exclusive(pieces)), span });
+        let cases = self.cases(pieces, span);
+        self.dvs.push(Dv { name: name.clone(), body: DvBody::Cases(cases), span });
         Expr::var(&name)
+    }
+
+    /// [`exclusive`] cases, with a warning when no piece is the default: where no condition
+    /// holds SymPy's value is NaN, jLEMS's 0.
+    fn cases(&mut self, pieces: Vec<(Expr, Expr)>, span: Span) -> Vec<(Option<Expr>, Expr)> {
+        let cases = exclusive(pieces);
+        if cases.iter().all(|(c, _)| c.is_some()) {
+            self.diags.push(
+                Diagnostic::warning(
+                    "lems-piecewise-default",
+                    "this Piecewise has no `True` piece: where none of its conditions holds, its value is NaN in SymPy but 0 in jLEMS",
+                )
+                .at(span),
+            );
+        }
+        cases
     }
 
     fn build(&mut self, opts: &ExportOptions) -> Option<(Model, Names)> {
@@ -547,15 +735,20 @@ impl<'a> Conv<'a> {
                         let c = self.lower(c, &name, eq.span);
                         cases.push((c, val));
                     }
-                    if matches!(cases.first(), Some((c, _)) if matches!(c.kind, ExprKind::Bool(true))) {
+                    if matches!(cases.first(), Some((c, _)) if matches!(c.kind, ExprKind::Bool(true)))
+                    {
                         DvBody::Plain(cases.swap_remove(0).1)
                     } else {
-                        DvBody::Cases(exclusive(cases))
+                        DvBody::Cases(self.cases(cases, eq.span))
                     }
                 }
                 _ => DvBody::Plain(self.lower(&e, &name, eq.span)),
             };
-            self.dvs.push(Dv { name, body, span: v.name.span });
+            self.dvs.push(Dv {
+                name,
+                body,
+                span: v.name.span,
+            });
         }
         for s in &d.state_variables {
             let Some(eq) = &s.equation else { continue };
@@ -564,7 +757,7 @@ impl<'a> Conv<'a> {
             let e = self.lower(&e, &format!("{name}_rhs"), eq.span);
             td.push((name, e, eq.span));
         }
-        let mut events: Vec<(Expr, Vec<(String, Expr, Span)>, String, Span)> = Vec::new();
+        let mut events: Vec<LoweredEvent> = Vec::new();
         for ev in &d.events {
             let Some(ceq) = &ev.condition else { continue };
             let Some(cond) = self.expr(ceq) else { continue };
@@ -580,7 +773,9 @@ impl<'a> Conv<'a> {
             }
             let mut assigns = Vec::new();
             for a in &ev.assignments {
-                let Some(val) = self.expr(&a.value) else { continue };
+                let Some(val) = self.expr(&a.value) else {
+                    continue;
+                };
                 let target = self.lems_name(&a.target.value);
                 let val = self.lower(&val, &format!("{port}_{target}"), a.value.span);
                 assigns.push((target, val, a.value.span));
@@ -593,14 +788,24 @@ impl<'a> Conv<'a> {
         let (plain, conditional) = order_derived(std::mem::take(&mut self.dvs));
 
         // Names of what the component type declares.
-        let sv_names: Vec<String> = d.state_variables.iter().map(|s| self.lems_name(&s.name.value)).collect();
-        let init_names: Vec<String> = sv_names.iter().map(|s| self.fresh(&format!("{s}_0"))).collect();
+        let sv_names: Vec<String> = d
+            .state_variables
+            .iter()
+            .map(|s| self.lems_name(&s.name.value))
+            .collect();
+        let init_names: Vec<String> = sv_names
+            .iter()
+            .map(|s| self.fresh(&format!("{s}_0")))
+            .collect();
         let file = exp.file;
         let doc_span = Span::new(file, 0, 0);
         let type_span = d.name.span;
 
         let mut ct = ComponentType::new(self.type_name.clone(), type_span);
-        ct.description = Some(format!("Generated by myelin from TVBO Dynamics: {}", d.name.value));
+        ct.description = Some(format!(
+            "Generated by myelin from TVBO Dynamics: {}",
+            d.name.value
+        ));
         let mut declared: HashSet<String> = HashSet::new();
         let mut values: Vec<(String, String, Span)> = Vec::new();
         for p in &d.parameters {
@@ -608,13 +813,18 @@ impl<'a> Conv<'a> {
             let shadowed = self.syms.kinds.get(&p.name.value) != Some(&sema::SymbolKind::Parameter);
             if !shadowed && declared.insert(name.clone()) {
                 ct.parameters.push(named(&name, "none", p.name.span));
-                values.push((name, format_f64(p.value.as_ref().map_or(0.0, |v| v.value)), p.name.span));
+                values.push((
+                    name,
+                    format_f64(p.value.as_ref().map_or(0.0, |v| v.value)),
+                    p.name.span,
+                ));
             }
         }
         for input in d.coupling_inputs.iter().flat_map(|c| c.symbols()) {
             let name = self.lems_name(&input.value);
             // A coupling input that is also a state variable or derived variable is that variable.
-            let is_var = self.syms.kinds.get(&input.value) != Some(&sema::SymbolKind::CouplingInput);
+            let is_var =
+                self.syms.kinds.get(&input.value) != Some(&sema::SymbolKind::CouplingInput);
             if !is_var && declared.insert(name.clone()) {
                 ct.parameters.push(named(&name, "none", input.span));
                 values.push((name, "0".into(), input.span));
@@ -622,15 +832,26 @@ impl<'a> Conv<'a> {
         }
         for (s, init) in d.state_variables.iter().zip(&init_names) {
             ct.parameters.push(named(init, "none", s.name.span));
-            values.push((init.clone(), format_f64(s.initial_value.as_ref().map_or(0.0, |v| v.value)), s.name.span));
+            values.push((
+                init.clone(),
+                format_f64(s.initial_value.as_ref().map_or(0.0, |v| v.value)),
+                s.name.span,
+            ));
         }
-        let time_scale = exp.integration.time_scale.as_ref().map_or(defaults::TIME_SCALE, |t| t.value.as_str()).to_string();
+        let time_scale = exp
+            .integration
+            .time_scale
+            .as_ref()
+            .map_or(defaults::TIME_SCALE, |t| t.value.as_str())
+            .to_string();
         ct.constants.push(myelin_ir::Constant {
             name: self.sec.clone(),
             dimension: "time".into(),
             value: format!("1{time_scale}"),
             value_span: type_span,
-            description: Some(format!("one unit of model time ({time_scale}); every rate is divided by it")),
+            description: Some(format!(
+                "one unit of model time ({time_scale}); every rate is divided by it"
+            )),
             span: type_span,
         });
         for (s, name) in d.state_variables.iter().zip(&sv_names) {
@@ -639,7 +860,12 @@ impl<'a> Conv<'a> {
         let mut ports: Vec<String> = events.iter().map(|e| e.2.clone()).collect();
         ports.dedup();
         for p in &ports {
-            ct.event_ports.push(EventPort { name: p.clone(), direction: PortDirection::Out, description: None, span: type_span });
+            ct.event_ports.push(EventPort {
+                name: p.clone(),
+                direction: PortDirection::Out,
+                description: None,
+                span: type_span,
+            });
         }
 
         let mut dynamics = myelin_ir::Dynamics {
@@ -691,17 +917,23 @@ impl<'a> Conv<'a> {
                     Some(c) => Some(self.expression(c, v.span)?),
                     None => None,
                 };
-                out.push(Case { condition, value: self.expression(val, v.span)?, span: v.span });
+                out.push(Case {
+                    condition,
+                    value: self.expression(val, v.span)?,
+                    span: v.span,
+                });
             }
-            dynamics.conditional_derived_variables.push(ConditionalDerivedVariable {
-                name: v.name.clone(),
-                dimension: "none".into(),
-                exposure: None,
-                cases: out,
-                span: v.span,
-                dimension_span: v.span,
-                exposure_span: v.span,
-            });
+            dynamics
+                .conditional_derived_variables
+                .push(ConditionalDerivedVariable {
+                    name: v.name.clone(),
+                    dimension: "none".into(),
+                    exposure: None,
+                    cases: out,
+                    span: v.span,
+                    dimension_span: v.span,
+                    exposure_span: v.span,
+                });
         }
         for (name, e, span) in &td {
             let text = format!("({}) / {}", self.print(e, *span)?, self.sec);
@@ -721,38 +953,72 @@ impl<'a> Conv<'a> {
                 at: s.name.span,
             });
         }
-        dynamics.body.on_start.push(EventBlock { actions: on_start, span: type_span });
+        dynamics.body.on_start.push(EventBlock {
+            actions: on_start,
+            span: type_span,
+        });
         for (cond, assigns, port, span) in &events {
             let mut actions = Vec::new();
             for (target, val, vspan) in assigns {
-                actions.push(Action::StateAssignment { variable: target.clone(), value: self.expression(val, *vspan)?, span: *vspan, at: *vspan });
+                actions.push(Action::StateAssignment {
+                    variable: target.clone(),
+                    value: self.expression(val, *vspan)?,
+                    span: *vspan,
+                    at: *vspan,
+                });
             }
-            actions.push(Action::EventOut { port: port.clone(), span: *span, at: *span });
-            dynamics.body.on_conditions.push(OnCondition { test: self.expression(cond, *span)?, actions, span: *span });
+            actions.push(Action::EventOut {
+                port: port.clone(),
+                span: *span,
+                at: *span,
+            });
+            dynamics.body.on_conditions.push(OnCondition {
+                test: self.expression(cond, *span)?,
+                actions,
+                span: *span,
+            });
         }
         for (s, name) in d.state_variables.iter().zip(&sv_names) {
             let Some(dom) = &s.domain else { continue };
-            let Some(enforce) = &dom.enforce else { continue };
+            let Some(enforce) = &dom.enforce else {
+                continue;
+            };
             let x = Expr::var(name);
             match enforce.value {
                 Enforce::None => {}
                 Enforce::Clamp => {
                     for (bound, op) in [(dom.hi, BinaryOp::Gt), (dom.lo, BinaryOp::Lt)] {
-                        let Some(b) = bound.filter(|b| b.is_finite()) else { continue };
+                        let Some(b) = bound.filter(|b| b.is_finite()) else {
+                            continue;
+                        };
                         let test = Expr::binary(op, x.clone(), Expr::num(b));
                         let value = self.expression(&Expr::num(b), enforce.span)?;
                         dynamics.body.on_conditions.push(OnCondition {
                             test: self.expression(&test, enforce.span)?,
-                            actions: vec![Action::StateAssignment { variable: name.clone(), value, span: enforce.span, at: enforce.span }],
+                            actions: vec![Action::StateAssignment {
+                                variable: name.clone(),
+                                value,
+                                span: enforce.span,
+                                at: enforce.span,
+                            }],
                             span: enforce.span,
                         });
                     }
                 }
                 Enforce::Wrap => {
-                    let (Some(lo), Some(hi)) = (dom.lo.filter(|x| x.is_finite()), dom.hi.filter(|x| x.is_finite())) else {
+                    let (Some(lo), Some(hi)) = (
+                        dom.lo.filter(|x| x.is_finite()),
+                        dom.hi.filter(|x| x.is_finite()),
+                    ) else {
                         self.diags.push(
-                            Diagnostic::warning("lems-wrap", format!("`enforce: wrap` of `{}` needs both `lo` and `hi`; not applied", s.name.value))
-                                .at(enforce.span),
+                            Diagnostic::warning(
+                                "lems-wrap",
+                                format!(
+                                    "`enforce: wrap` of `{}` needs both `lo` and `hi`; not applied",
+                                    s.name.value
+                                ),
+                            )
+                            .at(enforce.span),
                         );
                         continue;
                     };
@@ -763,12 +1029,27 @@ impl<'a> Conv<'a> {
                         Expr::binary(BinaryOp::Lt, x.clone(), Expr::num(lo)),
                     );
                     let shifted = Expr::binary(BinaryOp::Sub, x.clone(), Expr::num(lo));
-                    let k = Expr::call(Func::Ceil, vec![Expr::unary(UnaryOp::Neg, Expr::binary(BinaryOp::Div, shifted, period.clone()))]);
-                    let value = Expr::binary(BinaryOp::Add, x.clone(), Expr::binary(BinaryOp::Mul, period, k));
+                    let k = Expr::call(
+                        Func::Ceil,
+                        vec![Expr::unary(
+                            UnaryOp::Neg,
+                            Expr::binary(BinaryOp::Div, shifted, period.clone()),
+                        )],
+                    );
+                    let value = Expr::binary(
+                        BinaryOp::Add,
+                        x.clone(),
+                        Expr::binary(BinaryOp::Mul, period, k),
+                    );
                     let value = self.expression(&value, enforce.span)?;
                     dynamics.body.on_conditions.push(OnCondition {
                         test: self.expression(&test, enforce.span)?,
-                        actions: vec![Action::StateAssignment { variable: name.clone(), value, span: enforce.span, at: enforce.span }],
+                        actions: vec![Action::StateAssignment {
+                            variable: name.clone(),
+                            value,
+                            span: enforce.span,
+                            at: enforce.span,
+                        }],
                         span: enforce.span,
                     });
                 }
@@ -783,11 +1064,23 @@ impl<'a> Conv<'a> {
         let time = |v: Option<&TimeValue>, exp_v: Option<&At<f64>>, default: f64| -> String {
             match v {
                 Some(t) => format!("{}{}", format_f64(t.value), t.unit),
-                None => format!("{}{}", format_f64(exp_v.map_or(default, |x| x.value)), time_scale),
+                None => format!(
+                    "{}{}",
+                    format_f64(exp_v.map_or(default, |x| x.value)),
+                    time_scale
+                ),
             }
         };
-        let length = time(opts.duration.as_ref(), exp.integration.duration.as_ref(), defaults::DURATION);
-        let step = time(opts.dt.as_ref(), exp.integration.step_size.as_ref(), defaults::STEP_SIZE);
+        let length = time(
+            opts.duration.as_ref(),
+            exp.integration.duration.as_ref(),
+            defaults::DURATION,
+        );
+        let step = time(
+            opts.dt.as_ref(),
+            exp.integration.step_size.as_ref(),
+            defaults::STEP_SIZE,
+        );
 
         let mut m = Model::default();
         let (dyn_file, net_file, sim_file) = match &opts.layout {
@@ -796,26 +1089,57 @@ impl<'a> Conv<'a> {
         };
         let at = |f: FileId| Span::new(f, 0, 0);
         match &opts.layout {
-            Layout::Monolithic => m.documents.push(Document { file, root: RootKind::Lems, includes: vec![], root_attributes: vec![] }),
+            Layout::Monolithic => m.documents.push(Document {
+                file,
+                root: RootKind::Lems,
+                includes: vec![],
+                root_attributes: vec![],
+            }),
             Layout::Split { files, names } => {
-                m.documents.push(Document { file: files[0], root: RootKind::Lems, includes: vec![], root_attributes: vec![] });
+                m.documents.push(Document {
+                    file: files[0],
+                    root: RootKind::Lems,
+                    includes: vec![],
+                    root_attributes: vec![],
+                });
                 m.documents.push(Document {
                     file: files[1],
                     root: RootKind::Lems,
-                    includes: vec![Include { href: names[0].clone(), span: at(files[1]), resolved: Some(files[0]) }],
+                    includes: vec![Include {
+                        href: names[0].clone(),
+                        span: at(files[1]),
+                        resolved: Some(files[0]),
+                    }],
                     root_attributes: vec![],
                 });
                 m.documents.push(Document {
                     file: files[2],
                     root: RootKind::Lems,
-                    includes: vec![Include { href: names[1].clone(), span: at(files[2]), resolved: Some(files[1]) }],
+                    includes: vec![Include {
+                        href: names[1].clone(),
+                        span: at(files[2]),
+                        resolved: Some(files[1]),
+                    }],
                     root_attributes: vec![],
                 });
             }
         }
-        m.targets.push(Target { component: sim_id.clone(), report_file: None, times_file: None, span: at(sim_file), component_span: at(sim_file) });
+        m.targets.push(Target {
+            component: sim_id.clone(),
+            report_file: None,
+            times_file: None,
+            span: at(sim_file),
+            component_span: at(sim_file),
+        });
         for (name, dim) in STANDARD_DIMENSIONS {
-            m.dimensions.insert(name.to_string(), DimensionDef { name: name.to_string(), dimension: *dim, span: at(dyn_file) });
+            m.dimensions.insert(
+                name.to_string(),
+                DimensionDef {
+                    name: name.to_string(),
+                    dimension: *dim,
+                    span: at(dyn_file),
+                },
+            );
         }
         for (symbol, dim, power, offset) in STANDARD_UNITS {
             m.units.insert(
@@ -840,12 +1164,24 @@ impl<'a> Conv<'a> {
                 m.component_types.insert(t.name.clone(), t);
             }
         }
-        ct.span = Span { file: dyn_file, ..type_span };
+        ct.span = Span {
+            file: dyn_file,
+            ..type_span
+        };
         m.component_types.insert(ct.name.clone(), ct);
 
-        let mut inst = component(Some(&instance), "Component", &self.type_name, true, at(dyn_file));
+        let mut inst = component(
+            Some(&instance),
+            "Component",
+            &self.type_name,
+            true,
+            at(dyn_file),
+        );
         inst.explicit_type = true;
-        inst.attributes = values.into_iter().map(|(n, v, s)| attribute(&n, &v, s)).collect();
+        inst.attributes = values
+            .into_iter()
+            .map(|(n, v, s)| attribute(&n, &v, s))
+            .collect();
         m.components.push(inst);
 
         let (target, prefix) = if split {
@@ -853,15 +1189,28 @@ impl<'a> Conv<'a> {
             net.explicit_type = true;
             let mut pop = component(Some("pop0"), "Component", "Population", true, doc_span);
             pop.explicit_type = true;
-            pop.attributes = vec![attribute("component", &instance, doc_span), attribute("size", "1", doc_span)];
+            pop.attributes = vec![
+                attribute("component", &instance, doc_span),
+                attribute("size", "1", doc_span),
+            ];
             net.children.push(pop);
             m.components.push(net);
             ("net".to_string(), "pop0[0]/".to_string())
         } else {
             (instance.clone(), String::new())
         };
-        let mut sim = component(Some(&sim_id), "Simulation", "Simulation", false, at(sim_file));
-        sim.attributes = vec![attribute("length", &length, doc_span), attribute("step", &step, doc_span), attribute("target", &target, doc_span)];
+        let mut sim = component(
+            Some(&sim_id),
+            "Simulation",
+            "Simulation",
+            false,
+            at(sim_file),
+        );
+        sim.attributes = vec![
+            attribute("length", &length, doc_span),
+            attribute("step", &step, doc_span),
+            attribute("target", &target, doc_span),
+        ];
         let mut of = component(Some("of1"), "OutputFile", "OutputFile", false, doc_span);
         of.attributes = vec![attribute("fileName", &output_file, doc_span)];
         for name in &sv_names {
@@ -883,7 +1232,16 @@ impl<'a> Conv<'a> {
     }
 
     fn event_port(&mut self, event: &str) -> String {
-        let base: String = event.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+        let base: String = event
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         if is_identifier(&base) && !self.syms.is_symbol(&base) {
             self.taken.insert(base.clone());
             base
@@ -897,7 +1255,11 @@ impl<'a> Conv<'a> {
             Ok(s) => Some(s),
             Err(err) => {
                 let model = self.model();
-                self.error("export-refused", format!("{model}: {} ", err.message.trim_end()), span);
+                self.error(
+                    "export-refused",
+                    format!("{model}: {} ", err.message.trim_end()),
+                    span,
+                );
                 None
             }
         }
@@ -906,7 +1268,14 @@ impl<'a> Conv<'a> {
     fn parse_lems(&mut self, text: &str, span: Span) -> Option<Expression> {
         let (e, err) = Expression::lems(text, span);
         if let Some(err) = err {
-            self.error("internal", format!("myelin wrote LEMS it cannot read back (`{text}`): {}", err.message), span);
+            self.error(
+                "internal",
+                format!(
+                    "myelin wrote LEMS it cannot read back (`{text}`): {}",
+                    err.message
+                ),
+                span,
+            );
             return None;
         }
         Some(e)
@@ -984,7 +1353,11 @@ fn negate(c: &Expr) -> Expr {
 /// conditional one, directly or not, becomes conditional: jLEMS cannot check it otherwise), each
 /// group in dependency order, ties in the original order.
 fn order_derived(dvs: Vec<Dv>) -> (Vec<Dv>, Vec<Dv>) {
-    let names: HashMap<String, usize> = dvs.iter().enumerate().map(|(k, v)| (v.name.clone(), k)).collect();
+    let names: HashMap<String, usize> = dvs
+        .iter()
+        .enumerate()
+        .map(|(k, v)| (v.name.clone(), k))
+        .collect();
     let deps: Vec<Vec<usize>> = dvs
         .iter()
         .map(|v| {
@@ -1006,7 +1379,10 @@ fn order_derived(dvs: Vec<Dv>) -> (Vec<Dv>, Vec<Dv>) {
             ds
         })
         .collect();
-    let mut conditional: Vec<bool> = dvs.iter().map(|v| matches!(v.body, DvBody::Cases(_))).collect();
+    let mut conditional: Vec<bool> = dvs
+        .iter()
+        .map(|v| matches!(v.body, DvBody::Cases(_)))
+        .collect();
     loop {
         let mut changed = false;
         for k in 0..dvs.len() {
@@ -1024,7 +1400,9 @@ fn order_derived(dvs: Vec<Dv>) -> (Vec<Dv>, Vec<Dv>) {
     let mut done = vec![false; n];
     let mut order = Vec::with_capacity(n);
     while order.len() < n {
-        let next = (0..n).find(|&k| !done[k] && deps[k].iter().all(|&j| done[j] || j == k)).or_else(|| (0..n).find(|&k| !done[k]));
+        let next = (0..n)
+            .find(|&k| !done[k] && deps[k].iter().all(|&j| done[j] || j == k))
+            .or_else(|| (0..n).find(|&k| !done[k]));
         let Some(k) = next else { break };
         done[k] = true;
         order.push(k);
@@ -1033,7 +1411,11 @@ fn order_derived(dvs: Vec<Dv>) -> (Vec<Dv>, Vec<Dv>) {
     let (mut plain, mut cond) = (Vec::new(), Vec::new());
     for k in order {
         if let Some(v) = slots[k].take() {
-            if conditional[k] { cond.push(v) } else { plain.push(v) }
+            if conditional[k] {
+                cond.push(v)
+            } else {
+                plain.push(v)
+            }
         }
     }
     (plain, cond)
@@ -1081,14 +1463,32 @@ const STANDARD_UNITS: &[(&str, &str, i32, f64)] = &[
 ];
 
 fn named(name: &str, dim: &str, span: Span) -> Named {
-    Named { name: name.into(), dimension: dim.into(), description: None, span, name_span: span, dimension_span: span }
+    Named {
+        name: name.into(),
+        dimension: dim.into(),
+        description: None,
+        span,
+        name_span: span,
+        dimension_span: span,
+    }
 }
 
 fn attribute(name: &str, value: &str, span: Span) -> Attribute {
-    Attribute { name: name.into(), value: value.into(), name_span: span, value_span: span }
+    Attribute {
+        name: name.into(),
+        value: value.into(),
+        name_span: span,
+        value_span: span,
+    }
 }
 
-fn component(id: Option<&str>, tag: &str, type_name: &str, lems_style: bool, span: Span) -> Component {
+fn component(
+    id: Option<&str>,
+    tag: &str,
+    type_name: &str,
+    lems_style: bool,
+    span: Span,
+) -> Component {
     Component {
         id: id.map(str::to_string),
         tag: tag.into(),
@@ -1109,9 +1509,20 @@ fn component(id: Option<&str>, tag: &str, type_name: &str, lems_style: bool, spa
 fn simulation_types(span: Span) -> Vec<ComponentType> {
     let mut sim = ComponentType::new("Simulation", span);
     sim.parameters = vec![named("length", "time", span), named("step", "time", span)];
-    sim.children = vec![ChildDecl { name: "outputs".into(), type_name: "OutputFile".into(), multiple: true, description: None, span }];
-    sim.component_references =
-        vec![ComponentReference { name: "target".into(), type_name: ANY_TYPE.into(), local: None, description: None, span }];
+    sim.children = vec![ChildDecl {
+        name: "outputs".into(),
+        type_name: "OutputFile".into(),
+        multiple: true,
+        description: None,
+        span,
+    }];
+    sim.component_references = vec![ComponentReference {
+        name: "target".into(),
+        type_name: ANY_TYPE.into(),
+        local: None,
+        description: None,
+        span,
+    }];
     sim.dynamics = Some(myelin_ir::Dynamics {
         simultaneous: false,
         state_variables: vec![StateVariable {
@@ -1140,13 +1551,31 @@ fn simulation_types(span: Span) -> Vec<ComponentType> {
         }],
     });
     let mut of = ComponentType::new("OutputFile", span);
-    of.children = vec![ChildDecl { name: "outputColumn".into(), type_name: "OutputColumn".into(), multiple: true, description: None, span }];
+    of.children = vec![ChildDecl {
+        name: "outputColumn".into(),
+        type_name: "OutputColumn".into(),
+        multiple: true,
+        description: None,
+        span,
+    }];
     of.texts = vec![named("fileName", "", span), named("path", "", span)];
-    of.simulation = Some(SimulationDecl { items: vec![SimulationItem::DataWriter { path: "path".into(), file_name: "fileName".into(), span }] });
+    of.simulation = Some(SimulationDecl {
+        items: vec![SimulationItem::DataWriter {
+            path: "path".into(),
+            file_name: "fileName".into(),
+            span,
+        }],
+    });
     let mut col = ComponentType::new("OutputColumn", span);
     col.paths = vec![named("quantity", "", span)];
     col.simulation = Some(SimulationDecl {
-        items: vec![SimulationItem::Record { quantity: "quantity".into(), time_scale: None, scale: None, color: None, span }],
+        items: vec![SimulationItem::Record {
+            quantity: "quantity".into(),
+            time_scale: None,
+            scale: None,
+            color: None,
+            span,
+        }],
     });
     vec![sim, of, col]
 }
@@ -1155,13 +1584,29 @@ fn simulation_types(span: Span) -> Vec<ComponentType> {
 /// core types: `Network` holds `Population`s, each instantiating `size` copies of a component.
 fn network_types(span: Span) -> Vec<ComponentType> {
     let mut net = ComponentType::new("Network", span);
-    net.children = vec![ChildDecl { name: "populations".into(), type_name: "Population".into(), multiple: true, description: None, span }];
+    net.children = vec![ChildDecl {
+        name: "populations".into(),
+        type_name: "Population".into(),
+        multiple: true,
+        description: None,
+        span,
+    }];
     let mut pop = ComponentType::new("Population", span);
     pop.parameters = vec![named("size", "none", span)];
-    pop.component_references =
-        vec![ComponentReference { name: "component".into(), type_name: ANY_TYPE.into(), local: None, description: None, span }];
+    pop.component_references = vec![ComponentReference {
+        name: "component".into(),
+        type_name: ANY_TYPE.into(),
+        local: None,
+        description: None,
+        span,
+    }];
     pop.structure = Some(Structure {
-        items: vec![StructureItem::MultiInstantiate { component: Some("component".into()), component_type: None, number: "size".into(), span }],
+        items: vec![StructureItem::MultiInstantiate {
+            component: Some("component".into()),
+            component_type: None,
+            number: "size".into(),
+            span,
+        }],
     });
     vec![net, pop]
 }

@@ -22,14 +22,23 @@ pub(crate) fn document(
 ) -> Option<Experiment> {
     let mut r = Reader { file, text, diags };
     let Some(entries) = root.entries() else {
-        let what = if root.is_null() { "an empty document" } else { root.describe() };
+        let what = if root.is_null() {
+            "an empty document"
+        } else {
+            root.describe()
+        };
         r.diags.push(
-            Diagnostic::error("bad-field", format!("a TVBO file must be a mapping (a model or an experiment), found {what}"))
-                .at(root.span),
+            Diagnostic::error(
+                "bad-field",
+                format!("a TVBO file must be a mapping (a model or an experiment), found {what}"),
+            )
+            .at(root.span),
         );
         return None;
     };
-    let is_experiment = ["dynamics", "integration", "network"].iter().any(|k| get(text, entries, k).is_some());
+    let is_experiment = ["dynamics", "integration", "network"]
+        .iter()
+        .any(|k| get(text, entries, k).is_some());
     if !is_experiment {
         let dynamics = r.dynamics(root, "model")?;
         return Some(Experiment {
@@ -54,32 +63,49 @@ pub(crate) fn document(
         None => Integration::default(),
     };
     let network = get(text, entries, "network").map(|n| r.network(n));
-    let coupling = get(text, entries, "coupling").filter(|n| !n.is_null()).map(|n| n.span);
+    let coupling = get(text, entries, "coupling")
+        .filter(|n| !n.is_null())
+        .map(|n| n.span);
     let Some(dyn_node) = get(text, entries, "dynamics") else {
         r.diags.push(
-            Diagnostic::error("missing-field", "the experiment has no `dynamics`: nothing to simulate")
-                .at(key_span(text, entries).unwrap_or(root.span)),
+            Diagnostic::error(
+                "missing-field",
+                "the experiment has no `dynamics`: nothing to simulate",
+            )
+            .at(key_span(text, entries).unwrap_or(root.span)),
         );
         return None;
     };
     let (dynamics, by_name) = match &dyn_node.kind {
         Kind::Str(name) => {
             let at = At::new(name.clone(), dyn_node.span);
-            (by_name(file, text, sources, r.diags, resolve, &at, None)?, true)
+            (
+                by_name(file, text, sources, r.diags, resolve, &at, None)?,
+                true,
+            )
         }
         Kind::Map(_) => {
             let inline = r.dynamics(dyn_node, "the experiment's dynamics")?;
             if inline.state_variables.is_empty() && inline.components.is_none() {
                 let name = inline.name.clone();
-                (by_name(file, text, sources, r.diags, resolve, &name, Some(inline))?, true)
+                (
+                    by_name(file, text, sources, r.diags, resolve, &name, Some(inline))?,
+                    true,
+                )
             } else {
                 (inline, false)
             }
         }
         _ => {
             r.diags.push(
-                Diagnostic::error("bad-field", format!("`dynamics` must be a model or a model's name, found {}", dyn_node.describe()))
-                    .at(dyn_node.span),
+                Diagnostic::error(
+                    "bad-field",
+                    format!(
+                        "`dynamics` must be a model or a model's name, found {}",
+                        dyn_node.describe()
+                    ),
+                )
+                .at(dyn_node.span),
             );
             return None;
         }
@@ -129,11 +155,19 @@ fn by_name(
             return None;
         }
     };
-    let mut r = Reader { file: db_file, text: &db_text, diags };
+    let mut r = Reader {
+        file: db_file,
+        text: &db_text,
+        diags,
+    };
     let mut base = r.dynamics(&root, "model")?;
     if let Some(inline) = inline {
         for p in inline.parameters {
-            match base.parameters.iter_mut().find(|q| q.name.value == p.name.value) {
+            match base
+                .parameters
+                .iter_mut()
+                .find(|q| q.name.value == p.name.value)
+            {
                 Some(q) => {
                     if p.value.is_some() || p.array.is_some() {
                         q.value = p.value;
@@ -161,7 +195,10 @@ fn by_name(
 
 /// The value of `key` in a mapping's entries.
 pub(crate) fn get<'n>(text: &str, entries: &'n [(Node, Node)], key: &str) -> Option<&'n Node> {
-    entries.iter().find(|(k, _)| key_name(text, k) == key).map(|(_, v)| v)
+    entries
+        .iter()
+        .find(|(k, _)| key_name(text, k) == key)
+        .map(|(_, v)| v)
 }
 
 fn key_span(_text: &str, entries: &[(Node, Node)]) -> Option<Span> {
@@ -173,7 +210,11 @@ fn key_span(_text: &str, entries: &[(Node, Node)]) -> Option<Span> {
 pub(crate) fn key_name(text: &str, k: &Node) -> String {
     match &k.kind {
         Kind::Str(s) => s.clone(),
-        _ => text.get(k.span.start as usize..k.span.end as usize).unwrap_or("").trim().to_string(),
+        _ => text
+            .get(k.span.start as usize..k.span.end as usize)
+            .unwrap_or("")
+            .trim()
+            .to_string(),
     }
 }
 
@@ -194,7 +235,11 @@ impl Reader<'_> {
             Kind::Map(m) => Some(m),
             Kind::Null => Some(&[]),
             _ => {
-                self.error("bad-field", format!("{what} must be a mapping, found {}", n.describe()), n.span);
+                self.error(
+                    "bad-field",
+                    format!("{what} must be a mapping, found {}", n.describe()),
+                    n.span,
+                );
                 None
             }
         }
@@ -204,7 +249,9 @@ impl Reader<'_> {
         for (k, _) in entries {
             let name = key_name(self.text, k);
             if !allowed.contains(&name.as_str()) {
-                let mut d = Diagnostic::error("unknown-field", format!("unknown field `{name}` in {what}")).at(k.span);
+                let mut d =
+                    Diagnostic::error("unknown-field", format!("unknown field `{name}` in {what}"))
+                        .at(k.span);
                 if let Some(h) = did_you_mean(&name, allowed.iter().copied()) {
                     d = d.with_note(h);
                 }
@@ -218,7 +265,11 @@ impl Reader<'_> {
             Some(s) => Some(At::new(s, n.span)),
             None if n.is_null() => None,
             None => {
-                self.error("bad-field", format!("{what} must be a string, found {}", n.describe()), n.span);
+                self.error(
+                    "bad-field",
+                    format!("{what} must be a string, found {}", n.describe()),
+                    n.span,
+                );
                 None
             }
         }
@@ -241,7 +292,11 @@ impl Reader<'_> {
         match n.as_f64() {
             Some(v) => Some(At::new(v, n.span)),
             None => {
-                self.error("bad-field", format!("{what} must be a number, found {}", n.describe()), n.span);
+                self.error(
+                    "bad-field",
+                    format!("{what} must be a number, found {}", n.describe()),
+                    n.span,
+                );
                 None
             }
         }
@@ -253,14 +308,20 @@ impl Reader<'_> {
     }
 
     fn boolean(&mut self, entries: &[(Node, Node)], key: &str) -> bool {
-        let Some(n) = get(self.text, entries, key) else { return false };
+        let Some(n) = get(self.text, entries, key) else {
+            return false;
+        };
         match &n.kind {
             Kind::Bool(b) => *b,
             Kind::Null => false,
             Kind::Str(s) if s.eq_ignore_ascii_case("true") => true,
             Kind::Str(s) if s.eq_ignore_ascii_case("false") => false,
             _ => {
-                self.error("bad-field", format!("`{key}` must be true or false, found {}", n.describe()), n.span);
+                self.error(
+                    "bad-field",
+                    format!("`{key}` must be true or false, found {}", n.describe()),
+                    n.span,
+                );
                 false
             }
         }
@@ -269,10 +330,15 @@ impl Reader<'_> {
     fn unit(&mut self, entries: &[(Node, Node)]) -> Option<At<String>> {
         let u = self.opt_at_string(entries, "unit")?;
         if !UNITS.contains(&u.value.as_str()) {
-            let mut d = Diagnostic::error("unknown-unit", format!("unknown unit `{}`", u.value)).at(u.span);
+            let mut d =
+                Diagnostic::error("unknown-unit", format!("unknown unit `{}`", u.value)).at(u.span);
             match did_you_mean(&u.value, UNITS.iter().copied()) {
                 Some(h) => d = d.with_note(h),
-                None => d = d.with_note("TVBO's units are those of its `UnitEnum` (ms, mV, per_ms, nS, ...)"),
+                None => {
+                    d = d.with_note(
+                        "TVBO's units are those of its `UnitEnum` (ms, mV, per_ms, nS, ...)",
+                    )
+                }
             }
             self.diags.push(d);
         }
@@ -289,7 +355,14 @@ impl Reader<'_> {
     fn expression(&mut self, n: &Node, what: &str) -> Option<Equation> {
         let Some(text) = n.scalar_text(self.text) else {
             if !n.is_null() {
-                self.error("bad-field", format!("{what} must be an expression (a string), found {}", n.describe()), n.span);
+                self.error(
+                    "bad-field",
+                    format!(
+                        "{what} must be an expression (a string), found {}",
+                        n.describe()
+                    ),
+                    n.span,
+                );
             }
             return None;
         };
@@ -297,13 +370,29 @@ impl Reader<'_> {
         Some(self.parse_equation(text, n.span, offsets))
     }
 
-    pub(crate) fn parse_equation(&mut self, text: String, span: Span, offsets: Option<Vec<u32>>) -> Equation {
-        let mut eq = Equation { text, span, offsets, parsed: None };
+    pub(crate) fn parse_equation(
+        &mut self,
+        text: String,
+        span: Span,
+        offsets: Option<Vec<u32>>,
+    ) -> Equation {
+        let mut eq = Equation {
+            text,
+            span,
+            offsets,
+            parsed: None,
+        };
         match myelin_expr::parse(&eq.text, Dialect::Sympy) {
             Ok(e) => eq.parsed = Some(e),
             Err(err) => {
                 let at = eq.span_of(&err.span);
-                self.diags.push(Diagnostic::error("expression-syntax", format!("cannot read the expression: {}", err.message)).at(at));
+                self.diags.push(
+                    Diagnostic::error(
+                        "expression-syntax",
+                        format!("cannot read the expression: {}", err.message),
+                    )
+                    .at(at),
+                );
             }
         }
         eq
@@ -317,7 +406,11 @@ impl Reader<'_> {
                 match get(self.text, entries, "rhs") {
                     Some(rhs) => self.expression(rhs, &format!("the `rhs` of {what}")),
                     None => {
-                        self.error("missing-field", format!("the equation of {what} has no `rhs`"), n.span);
+                        self.error(
+                            "missing-field",
+                            format!("the equation of {what} has no `rhs`"),
+                            n.span,
+                        );
                         None
                     }
                 }
@@ -327,7 +420,12 @@ impl Reader<'_> {
         }
     }
 
-    fn opt_equation(&mut self, entries: &[(Node, Node)], key: &str, what: &str) -> Option<Equation> {
+    fn opt_equation(
+        &mut self,
+        entries: &[(Node, Node)],
+        key: &str,
+        what: &str,
+    ) -> Option<Equation> {
         let n = get(self.text, entries, key)?;
         self.equation(n, what)
     }
@@ -345,17 +443,31 @@ impl Reader<'_> {
                 "clamp" => Some(At::new(Enforce::Clamp, s.span)),
                 "wrap" => Some(At::new(Enforce::Wrap, s.span)),
                 other => {
-                    self.error("bad-field", format!("`enforce` must be none, clamp or wrap, found `{other}`"), s.span);
+                    self.error(
+                        "bad-field",
+                        format!("`enforce` must be none, clamp or wrap, found `{other}`"),
+                        s.span,
+                    );
                     None
                 }
             },
         };
-        Some(Domain { lo, hi, step, enforce })
+        Some(Domain {
+            lo,
+            hi,
+            step,
+            enforce,
+        })
     }
 
     /// A collection of named items: a mapping `name: {fields}` (TVBO's form) or a list of
     /// mappings with a `name` field. Calls `item(name, fields)` for each.
-    fn named_items(&mut self, n: &Node, what: &str, mut item: impl FnMut(&mut Self, At<String>, &[(Node, Node)], Span)) {
+    fn named_items(
+        &mut self,
+        n: &Node,
+        what: &str,
+        mut item: impl FnMut(&mut Self, At<String>, &[(Node, Node)], Span),
+    ) {
         match &n.kind {
             Kind::Null => {}
             Kind::Map(entries) => {
@@ -363,24 +475,45 @@ impl Reader<'_> {
                 for (k, v) in entries {
                     let name = At::new(key_name(self.text, k), k.span);
                     if seen.contains(&name.value) {
-                        self.error("duplicate-definition", format!("`{}` is defined twice in {what}", name.value), k.span);
+                        self.error(
+                            "duplicate-definition",
+                            format!("`{}` is defined twice in {what}", name.value),
+                            k.span,
+                        );
                         continue;
                     }
                     seen.push(name.value.clone());
-                    let Some(fields) = self.mapping(v, &format!("`{}`", name.value)) else { continue };
+                    let Some(fields) = self.mapping(v, &format!("`{}`", name.value)) else {
+                        continue;
+                    };
                     item(self, name, fields, k.span);
                 }
             }
             Kind::Seq(items) => {
                 for v in items {
-                    let Some(fields) = self.mapping(v, &format!("an entry of {what}")) else { continue };
-                    match get(self.text, fields, "name").and_then(|n| n.scalar_text(self.text).map(|s| At::new(s, n.span))) {
+                    let Some(fields) = self.mapping(v, &format!("an entry of {what}")) else {
+                        continue;
+                    };
+                    match get(self.text, fields, "name")
+                        .and_then(|n| n.scalar_text(self.text).map(|s| At::new(s, n.span)))
+                    {
                         Some(name) => item(self, name, fields, v.span),
-                        None => self.error("missing-field", format!("an entry of {what} has no `name`"), v.span),
+                        None => self.error(
+                            "missing-field",
+                            format!("an entry of {what} has no `name`"),
+                            v.span,
+                        ),
                     }
                 }
             }
-            _ => self.error("bad-field", format!("{what} must be a mapping of names to definitions, found {}", n.describe()), n.span),
+            _ => self.error(
+                "bad-field",
+                format!(
+                    "{what} must be a mapping of names to definitions, found {}",
+                    n.describe()
+                ),
+                n.span,
+            ),
         }
     }
 
@@ -389,7 +522,11 @@ impl Reader<'_> {
             && let Some(s) = n.scalar_text(self.text)
             && s != name.value
         {
-            self.error("bad-field", format!("`name: {s}` disagrees with the key `{}`", name.value), n.span);
+            self.error(
+                "bad-field",
+                format!("`name: {s}` disagrees with the key `{}`", name.value),
+                n.span,
+            );
         }
     }
 
@@ -403,7 +540,11 @@ impl Reader<'_> {
         let name = match name {
             Some(n) => n,
             None => {
-                self.error("missing-field", format!("{what} has no `name`"), entries.first().map_or(n.span, |(k, _)| k.span));
+                self.error(
+                    "missing-field",
+                    format!("{what} has no `name`"),
+                    entries.first().map_or(n.span, |(k, _)| k.span),
+                );
                 At::new("Model".to_string(), n.span)
             }
         };
@@ -425,6 +566,7 @@ impl Reader<'_> {
             coupling_inputs: vec![],
             output: vec![],
             components: None,
+            components_tree: None,
             file: self.file,
             span,
         };
@@ -432,7 +574,11 @@ impl Reader<'_> {
             && let Some(v) = self.number(m, "`number_of_modes`")
         {
             if v.value.fract() != 0.0 || v.value < 0.0 {
-                self.error("bad-field", "`number_of_modes` must be a whole number", m.span);
+                self.error(
+                    "bad-field",
+                    "`number_of_modes` must be a whole number",
+                    m.span,
+                );
             }
             d.number_of_modes = Some(At::new(v.value as i64, v.span));
         }
@@ -449,7 +595,15 @@ impl Reader<'_> {
                 let domain = get(r.text, fs, "domain").and_then(|n| r.domain(n));
                 let label = r.opt_string(fs, "label");
                 let description = r.opt_string(fs, "description");
-                d.parameters.push(Parameter { name, value, array, unit, domain, label, description });
+                d.parameters.push(Parameter {
+                    name,
+                    value,
+                    array,
+                    unit,
+                    domain,
+                    label,
+                    description,
+                });
             });
         }
         if let Some(p) = get(self.text, entries, "derived_parameters") {
@@ -463,7 +617,12 @@ impl Reader<'_> {
                 }
                 let unit = r.unit(fs);
                 let description = r.opt_string(fs, "description");
-                d.derived_parameters.push(DerivedParameter { name, equation, unit, description });
+                d.derived_parameters.push(DerivedParameter {
+                    name,
+                    equation,
+                    unit,
+                    description,
+                });
             });
         }
         if let Some(p) = get(self.text, entries, "state_variables") {
@@ -516,7 +675,14 @@ impl Reader<'_> {
                 let label = r.opt_string(fs, "label");
                 let description = r.opt_string(fs, "description");
                 let record = r.boolean(fs, "record");
-                d.derived_variables.push(DerivedVariable { name, equation, unit, label, description, record });
+                d.derived_variables.push(DerivedVariable {
+                    name,
+                    equation,
+                    unit,
+                    label,
+                    description,
+                    record,
+                });
             });
         }
         if let Some(p) = get(self.text, entries, "functions") {
@@ -538,25 +704,45 @@ impl Reader<'_> {
                     Some(Kind::Seq(args)) => {
                         for a in args {
                             match &a.kind {
-                                Kind::Map(f) => match get(r.text, f, "name").and_then(|n| n.scalar_text(r.text).map(|s| At::new(s, n.span))) {
+                                Kind::Map(f) => match get(r.text, f, "name")
+                                    .and_then(|n| n.scalar_text(r.text).map(|s| At::new(s, n.span)))
+                                {
                                     Some(n) => arguments.push(n),
-                                    None => r.error("missing-field", "a function argument has no `name`", a.span),
+                                    None => r.error(
+                                        "missing-field",
+                                        "a function argument has no `name`",
+                                        a.span,
+                                    ),
                                 },
                                 _ => match a.scalar_text(r.text) {
                                     Some(s) => arguments.push(At::new(s, a.span)),
-                                    None => r.error("bad-field", "a function argument must be a name", a.span),
+                                    None => r.error(
+                                        "bad-field",
+                                        "a function argument must be a name",
+                                        a.span,
+                                    ),
                                 },
                             }
                         }
                     }
                     Some(_) => {
                         let n = get(r.text, fs, "arguments").map_or(span, |n| n.span);
-                        r.error("bad-field", format!("the `arguments` of {what} must be a mapping or a list of names"), n);
+                        r.error(
+                            "bad-field",
+                            format!(
+                                "the `arguments` of {what} must be a mapping or a list of names"
+                            ),
+                            n,
+                        );
                     }
                 }
                 for (k, a) in arguments.iter().enumerate() {
                     if arguments[..k].iter().any(|b| b.value == a.value) {
-                        r.error("duplicate-definition", format!("argument `{}` of {what} is named twice", a.value), a.span);
+                        r.error(
+                            "duplicate-definition",
+                            format!("argument `{}` of {what} is named twice", a.value),
+                            a.span,
+                        );
                     }
                 }
                 let equation = r.opt_equation(fs, "equation", &what);
@@ -565,7 +751,13 @@ impl Reader<'_> {
                 }
                 let definition = r.opt_string(fs, "definition");
                 let description = r.opt_string(fs, "description");
-                d.functions.push(Function { name, arguments, equation, definition, description });
+                d.functions.push(Function {
+                    name,
+                    arguments,
+                    equation,
+                    definition,
+                    description,
+                });
             });
         }
         if let Some(p) = get(self.text, entries, "events") {
@@ -573,7 +765,8 @@ impl Reader<'_> {
                 r.check_fields(fs, fields::EVENT, "an event");
                 r.check_name(&name, fs);
                 let what = format!("event `{}`", name.value);
-                let condition = r.opt_equation(fs, "condition", &format!("the condition of {what}"));
+                let condition =
+                    r.opt_equation(fs, "condition", &format!("the condition of {what}"));
                 if condition.is_none() && get(r.text, fs, "condition").is_none() {
                     r.error("missing-field", format!("{what} has no `condition`"), span);
                 }
@@ -586,7 +779,13 @@ impl Reader<'_> {
                     None => vec![],
                 };
                 let description = r.opt_string(fs, "description");
-                d.events.push(Event { name, condition, affect, assignments, description });
+                d.events.push(Event {
+                    name,
+                    condition,
+                    affect,
+                    assignments,
+                    description,
+                });
             });
         }
         if let Some(p) = get(self.text, entries, "coupling_inputs") {
@@ -606,10 +805,19 @@ impl Reader<'_> {
                             }
                         }
                         Kind::Null => {}
-                        _ => r.error("bad-field", format!("`keys` must be a list of names, found {}", k.describe()), k.span),
+                        _ => r.error(
+                            "bad-field",
+                            format!("`keys` must be a list of names, found {}", k.describe()),
+                            k.span,
+                        ),
                     }
                 }
-                d.coupling_inputs.push(CouplingInput { name, keys, local, description });
+                d.coupling_inputs.push(CouplingInput {
+                    name,
+                    keys,
+                    local,
+                    description,
+                });
             });
         }
         if let Some(o) = get(self.text, entries, "output") {
@@ -622,13 +830,23 @@ impl Reader<'_> {
                     }
                 }
                 Kind::Null => {}
-                _ => self.error("bad-field", format!("`output` must be a list of variable names, found {}", o.describe()), o.span),
+                _ => self.error(
+                    "bad-field",
+                    format!(
+                        "`output` must be a list of variable names, found {}",
+                        o.describe()
+                    ),
+                    o.span,
+                ),
             }
         }
-        if let Some((k, v)) = entries.iter().find(|(k, _)| key_name(self.text, k) == "components") {
-            if !v.is_null() {
-                d.components = Some(k.span);
-            }
+        if let Some((k, v)) = entries
+            .iter()
+            .find(|(k, _)| key_name(self.text, k) == "components")
+            && !v.is_null()
+        {
+            d.components = Some(k.span);
+            d.components_tree = Some(crate::yaml::with_string_keys(v, self.text));
         }
         Some(d)
     }
@@ -641,7 +859,11 @@ impl Reader<'_> {
                 match get(self.text, entries, "rhs") {
                     Some(r) => r,
                     None => {
-                        self.error("missing-field", format!("the `affect` of {what} has no `rhs`"), n.span);
+                        self.error(
+                            "missing-field",
+                            format!("the `affect` of {what} has no `rhs`"),
+                            n.span,
+                        );
                         return None;
                     }
                 }
@@ -650,11 +872,20 @@ impl Reader<'_> {
             _ => n,
         };
         let Some(text) = node.scalar_text(self.text) else {
-            self.error("bad-field", format!("the `affect` of {what} must be assignments such as `v = c; u = u + d`"), node.span);
+            self.error(
+                "bad-field",
+                format!("the `affect` of {what} must be assignments such as `v = c; u = u + d`"),
+                node.span,
+            );
             return None;
         };
         let offsets = self.offsets_of(node, &text);
-        Some(Equation { text, span: node.span, offsets, parsed: None })
+        Some(Equation {
+            text,
+            span: node.span,
+            offsets,
+            parsed: None,
+        })
     }
 
     /// Splits `v = c; U = U + d` (statements separated by `;` or new lines) into assignments.
@@ -662,7 +893,10 @@ impl Reader<'_> {
         let mut out = Vec::new();
         let text = affect.text.clone();
         let mut start = 0usize;
-        for (k, c) in text.char_indices().chain(std::iter::once((text.len(), ';'))) {
+        for (k, c) in text
+            .char_indices()
+            .chain(std::iter::once((text.len(), ';')))
+        {
             if c != ';' && c != '\n' {
                 continue;
             }
@@ -676,8 +910,14 @@ impl Reader<'_> {
             let Some(eq) = assignment_operator(stmt) else {
                 let (a, b) = trimmed(stmt, stmt_start);
                 self.diags.push(
-                    Diagnostic::error("expression-syntax", format!("`{}` is not an assignment (`variable = expression`)", stmt.trim()))
-                        .at(sub(a, b)),
+                    Diagnostic::error(
+                        "expression-syntax",
+                        format!(
+                            "`{}` is not an assignment (`variable = expression`)",
+                            stmt.trim()
+                        ),
+                    )
+                    .at(sub(a, b)),
                 );
                 continue;
             };
@@ -685,7 +925,9 @@ impl Reader<'_> {
             let target = text[la..lb].to_string();
             let is_ident = !target.is_empty()
                 && target.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-                && target.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                && target
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !is_ident {
                 self.diags.push(
                     Diagnostic::error("expression-syntax", format!("the left side of an assignment must be a variable name, found `{target}`"))
@@ -695,20 +937,38 @@ impl Reader<'_> {
             }
             let (ra, rb) = trimmed(&stmt[eq + 1..], stmt_start + eq + 1);
             if ra >= rb {
-                self.diags.push(Diagnostic::error("expression-syntax", format!("the assignment to `{target}` has no value")).at(sub(la, lb)));
+                self.diags.push(
+                    Diagnostic::error(
+                        "expression-syntax",
+                        format!("the assignment to `{target}` has no value"),
+                    )
+                    .at(sub(la, lb)),
+                );
                 continue;
             }
-            let offsets = affect.offsets.as_ref().and_then(|m| m.get(ra..=rb)).map(<[u32]>::to_vec);
+            let offsets = affect
+                .offsets
+                .as_ref()
+                .and_then(|m| m.get(ra..=rb))
+                .map(<[u32]>::to_vec);
             let span = sub(ra, rb);
             let value = self.parse_equation(text[ra..rb].to_string(), span, offsets);
-            out.push(Assignment { target: At::new(target, sub(la, lb)), value });
+            out.push(Assignment {
+                target: At::new(target, sub(la, lb)),
+                value,
+            });
         }
         out
     }
 
     fn integration(&mut self, n: &Node) -> Integration {
-        let mut out = Integration { span: Some(n.span), ..Integration::default() };
-        let Some(entries) = self.mapping(n, "`integration`") else { return out };
+        let mut out = Integration {
+            span: Some(n.span),
+            ..Integration::default()
+        };
+        let Some(entries) = self.mapping(n, "`integration`") else {
+            return out;
+        };
         self.check_fields(entries, fields::INTEGRATOR, "`integration`");
         out.method = self.opt_at_string(entries, "method");
         out.step_size = self.opt_number(entries, "step_size");
@@ -718,19 +978,27 @@ impl Reader<'_> {
         if let Some(ts) = &out.time_scale
             && !TIME_SCALES.iter().any(|(u, _)| *u == ts.value)
         {
-            let d = Diagnostic::error("unknown-unit", format!("unknown `time_scale` `{}`", ts.value))
-                .at(ts.span)
-                .with_note("use s, ms or us");
+            let d = Diagnostic::error(
+                "unknown-unit",
+                format!("unknown `time_scale` `{}`", ts.value),
+            )
+            .at(ts.span)
+            .with_note("use s, ms or us");
             self.diags.push(d);
         }
         for (key, v) in [("step_size", &out.step_size), ("duration", &out.duration)] {
             if let Some(v) = v
                 && !(v.value > 0.0 && v.value.is_finite())
             {
-                self.diags.push(Diagnostic::error("bad-field", format!("`{key}` must be a positive number")).at(v.span));
+                self.diags.push(
+                    Diagnostic::error("bad-field", format!("`{key}` must be a positive number"))
+                        .at(v.span),
+                );
             }
         }
-        if let Some((k, v)) = entries.iter().find(|(k, _)| key_name(self.text, k) == "noise")
+        if let Some((k, v)) = entries
+            .iter()
+            .find(|(k, _)| key_name(self.text, k) == "noise")
             && !v.is_null()
         {
             out.noise = Some(k.span);
@@ -739,14 +1007,23 @@ impl Reader<'_> {
     }
 
     fn network(&mut self, n: &Node) -> Network {
-        let mut out = Network { span: Some(n.span), ..Network::default() };
-        let Some(entries) = self.mapping(n, "`network`") else { return out };
+        let mut out = Network {
+            span: Some(n.span),
+            ..Network::default()
+        };
+        let Some(entries) = self.mapping(n, "`network`") else {
+            return out;
+        };
         self.check_fields(entries, fields::NETWORK, "`network`");
         if let Some(v) = get(self.text, entries, "number_of_nodes")
             && let Some(x) = self.number(v, "`number_of_nodes`")
         {
             if x.value.fract() != 0.0 || x.value < 1.0 {
-                self.error("bad-field", "`number_of_nodes` must be a whole number of at least 1", v.span);
+                self.error(
+                    "bad-field",
+                    "`number_of_nodes` must be a whole number of at least 1",
+                    v.span,
+                );
             }
             out.number_of_nodes = Some(At::new(x.value as i64, x.span));
         }
@@ -760,7 +1037,9 @@ impl Reader<'_> {
                 *slot = Some(At::new(count, k.span));
             }
         }
-        if let Some((k, v)) = entries.iter().find(|(k, _)| key_name(self.text, k) == "coupling")
+        if let Some((k, v)) = entries
+            .iter()
+            .find(|(k, _)| key_name(self.text, k) == "coupling")
             && !v.is_null()
         {
             out.coupling = Some(k.span);
@@ -790,7 +1069,11 @@ fn trace(raw: &str, start: u32, text: &str) -> Option<Vec<u32>> {
                 for _ in 0..c.len_utf8() {
                     map.push(at(j));
                 }
-                while raw.get(j..).and_then(|r| r.chars().next()).is_some_and(char::is_whitespace) {
+                while raw
+                    .get(j..)
+                    .and_then(|r| r.chars().next())
+                    .is_some_and(char::is_whitespace)
+                {
                     j += 1;
                 }
                 break;

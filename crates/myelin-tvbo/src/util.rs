@@ -1,7 +1,10 @@
 //! Small helpers shared by the reader and the converter.
 
 /// "did you mean `x`?" for the candidate closest to `name`, when it is a likely typo.
-pub(crate) fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub(crate) fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let limit = (name.chars().count() / 3).max(1);
     candidates
         .into_iter()
@@ -29,7 +32,8 @@ fn distance(a: &str, b: &str) -> usize {
 
 /// Whether `s` is an identifier in both LEMS and SymPy: `[A-Za-z_][A-Za-z0-9_]*`.
 pub(crate) fn is_identifier(s: &str) -> bool {
-    s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Shortest text that reads back as the same `f64` (`1`, `0.1`, `1e-5`).

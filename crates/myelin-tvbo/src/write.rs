@@ -8,11 +8,15 @@
 
 use crate::schema::*;
 use crate::util::format_f64;
+use crate::yaml::{Kind, Node};
 use std::fmt::Write as _;
 
 /// The YAML text, and what could not be written (one message each).
 pub fn write_yaml(exp: &Experiment) -> (String, Vec<String>) {
-    let mut w = W { out: String::new(), lost: Vec::new() };
+    let mut w = W {
+        out: String::new(),
+        lost: Vec::new(),
+    };
     if exp.bare {
         w.dynamics(&exp.dynamics, 0);
         return (w.out, w.lost);
@@ -32,19 +36,30 @@ pub fn write_yaml(exp: &Experiment) -> (String, Vec<String>) {
             w.line(1, "number_of_nodes", "1");
         }
         if net.nodes.is_some() || net.edges.is_some() || net.coupling.is_some() {
-            w.lost.push("the network's nodes, edges and coupling are not written".into());
+            w.lost
+                .push("the network's nodes, edges and coupling are not written".into());
         }
     }
     if exp.coupling.is_some() {
-        w.lost.push("the experiment's coupling is not written".into());
+        w.lost
+            .push("the experiment's coupling is not written".into());
     }
     let i = &exp.integration;
-    if i.method.is_some() || i.step_size.is_some() || i.duration.is_some() || i.time_scale.is_some() || i.transient_time.is_some() {
+    if i.method.is_some()
+        || i.step_size.is_some()
+        || i.duration.is_some()
+        || i.time_scale.is_some()
+        || i.transient_time.is_some()
+    {
         w.key(0, "integration");
         if let Some(m) = &i.method {
             w.line(1, "method", &quote(&m.value));
         }
-        for (k, v) in [("step_size", &i.step_size), ("duration", &i.duration), ("transient_time", &i.transient_time)] {
+        for (k, v) in [
+            ("step_size", &i.step_size),
+            ("duration", &i.duration),
+            ("transient_time", &i.transient_time),
+        ] {
             if let Some(v) = v {
                 w.line(1, k, &number(v.value));
             }
@@ -106,15 +121,20 @@ impl W {
     }
 
     fn dynamics(&mut self, d: &Dynamics, l: usize) {
-        if d.components.is_some() {
-            self.lost.push(format!("the native NeuroML components of `{}` are not written", d.name.value));
-        }
         self.line(l, "name", &quote(&d.name.value));
         self.opt(l, "iri", d.iri.as_ref().map(|x| x.value.as_str()));
         self.opt(l, "label", d.label.as_deref());
         self.opt(l, "description", d.description.as_deref());
-        self.opt(l, "model_type", d.model_type.as_ref().map(|x| x.value.as_str()));
-        self.opt(l, "system_type", d.system_type.as_ref().map(|x| x.value.as_str()));
+        self.opt(
+            l,
+            "model_type",
+            d.model_type.as_ref().map(|x| x.value.as_str()),
+        );
+        self.opt(
+            l,
+            "system_type",
+            d.system_type.as_ref().map(|x| x.value.as_str()),
+        );
         if let Some(n) = &d.number_of_modes {
             self.line(l, "number_of_modes", &n.value.to_string());
         }
@@ -124,7 +144,10 @@ impl W {
                 self.key(l + 1, &p.name.value);
                 match &p.value {
                     Some(v) => self.line(l + 2, "value", &number(v.value)),
-                    None if p.array.is_some() => self.lost.push(format!("the array value of parameter `{}` is not written", p.name.value)),
+                    None if p.array.is_some() => self.lost.push(format!(
+                        "the array value of parameter `{}` is not written",
+                        p.name.value
+                    )),
                     None => {}
                 }
                 self.opt(l + 2, "unit", p.unit.as_ref().map(|x| x.value.as_str()));
@@ -133,7 +156,12 @@ impl W {
                 }
                 self.opt(l + 2, "label", p.label.as_deref());
                 self.opt(l + 2, "description", p.description.as_deref());
-                if p.value.is_none() && p.unit.is_none() && p.domain.is_none() && p.label.is_none() && p.description.is_none() {
+                if p.value.is_none()
+                    && p.unit.is_none()
+                    && p.domain.is_none()
+                    && p.label.is_none()
+                    && p.description.is_none()
+                {
                     self.line(l + 2, "value", "null");
                 }
             }
@@ -217,7 +245,11 @@ impl W {
                 self.opt(l + 2, "unit", s.unit.as_ref().map(|x| x.value.as_str()));
                 self.opt(l + 2, "label", s.label.as_deref());
                 self.opt(l + 2, "description", s.description.as_deref());
-                for (k, b) in [("coupling_variable", s.coupling_variable), ("variable_of_interest", s.variable_of_interest), ("record", s.record)] {
+                for (k, b) in [
+                    ("coupling_variable", s.coupling_variable),
+                    ("variable_of_interest", s.variable_of_interest),
+                    ("record", s.record),
+                ] {
                     if b {
                         self.line(l + 2, k, "true");
                     }
@@ -237,9 +269,62 @@ impl W {
                 self.opt(l + 2, "description", e.description.as_deref());
             }
         }
+        if let Some(tree) = &d.components_tree {
+            self.key(l, "components");
+            self.block(l + 1, tree);
+        }
         if !d.output.is_empty() {
             let items: Vec<String> = d.output.iter().map(|o| quote(&o.value)).collect();
             self.line(l, "output", &format!("[{}]", items.join(", ")));
+        }
+    }
+}
+
+impl W {
+    /// The entries of a mapping node in block style (nested mappings indented, lists and
+    /// scalars inline in flow style).
+    fn block(&mut self, level: usize, n: &Node) {
+        let Kind::Map(entries) = &n.kind else { return };
+        for (k, v) in entries {
+            let key = match &k.kind {
+                Kind::Str(s) => s.clone(),
+                _ => flow(k),
+            };
+            match &v.kind {
+                Kind::Map(m) if !m.is_empty() => {
+                    self.key(level, &key);
+                    self.block(level + 1, v);
+                }
+                _ => self.line(level, &key, &flow(v)),
+            }
+        }
+    }
+}
+
+/// A node in YAML flow style.
+fn flow(n: &Node) -> String {
+    match &n.kind {
+        Kind::Null => "null".into(),
+        Kind::Bool(b) => b.to_string(),
+        Kind::Int(i) => i.to_string(),
+        Kind::Float(f) => number(*f),
+        Kind::Str(s) => quote(s),
+        Kind::Seq(items) => format!(
+            "[{}]",
+            items.iter().map(flow).collect::<Vec<_>>().join(", ")
+        ),
+        Kind::Map(entries) => {
+            let parts: Vec<String> = entries
+                .iter()
+                .map(|(k, v)| {
+                    let key = match &k.kind {
+                        Kind::Str(s) => yaml_key(s),
+                        _ => flow(k),
+                    };
+                    format!("{key}: {}", flow(v))
+                })
+                .collect();
+            format!("{{{}}}", parts.join(", "))
         }
     }
 }
@@ -249,13 +334,21 @@ fn number(v: f64) -> String {
     if v.is_nan() {
         ".nan".into()
     } else if v.is_infinite() {
-        if v > 0.0 { ".inf".into() } else { "-.inf".into() }
+        if v > 0.0 {
+            ".inf".into()
+        } else {
+            "-.inf".into()
+        }
     } else {
         let s = format_f64(v);
         // `1e-5` is a string to YAML 1.1 readers (PyYAML, hence TVBO); write it so both read a float.
         if s.contains('e') && !s.contains('.') {
             let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-            let e = if e.starts_with('-') { e.to_string() } else { format!("+{e}") };
+            let e = if e.starts_with('-') {
+                e.to_string()
+            } else {
+                format!("+{e}")
+            };
             format!("{m}.0e{e}")
         } else {
             s
@@ -298,5 +391,9 @@ fn yaml_key(k: &str) -> String {
 
 /// An experiment id: a bare number when it reads as one, else a quoted string.
 fn scalar_or_string(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()) { s.to_string() } else { quote(s) }
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()) {
+        s.to_string()
+    } else {
+        quote(s)
+    }
 }

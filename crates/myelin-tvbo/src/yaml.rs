@@ -80,6 +80,28 @@ impl Node {
     }
 }
 
+/// A copy of `n` whose mapping keys are all strings, as written in `source` (so that `n:` stays
+/// the name `n`).
+pub fn with_string_keys(n: &Node, source: &str) -> Node {
+    let kind = match &n.kind {
+        Kind::Seq(items) => Kind::Seq(items.iter().map(|x| with_string_keys(x, source)).collect()),
+        Kind::Map(entries) => Kind::Map(
+            entries
+                .iter()
+                .map(|(k, v)| {
+                    let key = Node {
+                        kind: Kind::Str(crate::read::key_name(source, k)),
+                        span: k.span,
+                    };
+                    (key, with_string_keys(v, source))
+                })
+                .collect(),
+        ),
+        k => k.clone(),
+    };
+    Node { kind, span: n.span }
+}
+
 /// Reads a number the way Python's `float()` would accept it (plus `.inf`/`.nan` spellings).
 pub fn parse_number(s: &str) -> Option<f64> {
     let t = s.trim();
@@ -90,7 +112,8 @@ pub fn parse_number(s: &str) -> Option<f64> {
         _ => {}
     }
     let ok = !t.is_empty()
-        && t.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-' | '_'));
+        && t.chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-' | '_'));
     if !ok {
         return None;
     }
@@ -102,16 +125,23 @@ pub fn parse(file: FileId, text: &str) -> Result<Node, Diagnostic> {
     if text.len() > MAX_YAML_BYTES {
         return Err(Diagnostic::error(
             "file-too-large",
-            format!("the YAML file is larger than {} MiB", MAX_YAML_BYTES / (1024 * 1024)),
+            format!(
+                "the YAML file is larger than {} MiB",
+                MAX_YAML_BYTES / (1024 * 1024)
+            ),
         )
         .at(Span::new(file, 0, 0)));
     }
     // `.inf` and `.nan` are numbers (TVBO writes `hi: .inf` for unbounded domains).
     let opts = serde_saphyr::options! { non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::PassThrough };
-    let doc: Result<Option<Spanned<Raw>>, serde_saphyr::Error> = serde_saphyr::from_str_with_options(text, opts);
+    let doc: Result<Option<Spanned<Raw>>, serde_saphyr::Error> =
+        serde_saphyr::from_str_with_options(text, opts);
     match doc {
         Ok(Some(raw)) => Ok(convert(file, text, raw)),
-        Ok(None) => Ok(Node { kind: Kind::Null, span: Span::new(file, 0, 0) }),
+        Ok(None) => Ok(Node {
+            kind: Kind::Null,
+            span: Span::new(file, 0, 0),
+        }),
         Err(e) => {
             let span = e
                 .location()
@@ -123,8 +153,21 @@ pub fn parse(file: FileId, text: &str) -> Result<Node, Diagnostic> {
     }
 }
 
+/// The first line of a saphyr message, without the location it starts with (the diagnostic
+/// carries it).
 fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").trim().to_string()
+    let line = s.lines().next().unwrap_or("").trim();
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    if let Some(rest) = line.strip_prefix("line ")
+        && let Some((_, msg)) = rest.split_once(": ")
+        && rest
+            .split(": ")
+            .next()
+            .is_some_and(|loc| loc.split_whitespace().count() == 3)
+    {
+        return msg.to_string();
+    }
+    line.to_string()
 }
 
 /// The byte span of a saphyr location: its byte offsets when known, else computed from its
@@ -133,7 +176,9 @@ fn location_span(file: FileId, text: &str, loc: &serde_saphyr::Location) -> Span
     let span = loc.span();
     if let (Some(start), Some(len)) = (span.byte_offset(), span.byte_len()) {
         let start = usize::try_from(start).unwrap_or(usize::MAX).min(text.len());
-        let end = start.saturating_add(usize::try_from(len).unwrap_or(0)).min(text.len());
+        let end = start
+            .saturating_add(usize::try_from(len).unwrap_or(0))
+            .min(text.len());
         return Span::new(file, start, end);
     }
     let start = line_col_to_offset(text, loc.line(), loc.column());
@@ -151,7 +196,11 @@ pub fn line_col_to_offset(text: &str, line: u64, column: u64) -> usize {
     }
     let line_text = &text[offset..text[offset..].find('\n').map_or(text.len(), |k| offset + k)];
     let col = usize::try_from(column.max(1) - 1).unwrap_or(usize::MAX);
-    offset + line_text.char_indices().nth(col).map_or(line_text.len(), |(k, _)| k)
+    offset
+        + line_text
+            .char_indices()
+            .nth(col)
+            .map_or(line_text.len(), |(k, _)| k)
 }
 
 fn convert(file: FileId, text: &str, raw: Spanned<Raw>) -> Node {
@@ -273,26 +322,46 @@ impl<'de> Visitor<'de> for RawVisitor {
 mod tests {
     use super::*;
 
-    fn dump(n: &Node, text: &str, out: &mut String, depth: usize) {
-        let snippet = &text[n.span.start as usize..n.span.end as usize];
-        out.push_str(&format!("{}{:?}@{}..{} {:?}\n", " ".repeat(depth), std::mem::discriminant(&n.kind), n.span.start, n.span.end, snippet));
-        match &n.kind {
-            Kind::Seq(v) => v.iter().for_each(|x| dump(x, text, out, depth + 1)),
-            Kind::Map(m) => m.iter().for_each(|(k, v)| {
-                dump(k, text, out, depth + 1);
-                dump(v, text, out, depth + 2);
-            }),
-            _ => {}
-        }
+    fn text_at<'a>(n: &Node, text: &'a str) -> &'a str {
+        &text[n.span.start as usize..n.span.end as usize]
     }
 
     #[test]
-    fn explore() {
-        let text = "name: X\nparameters:\n  a:\n    value: 1.0\n    unit: ms\n  b: {value: 2}\nrhs: \"v = c; U = U + d\"\nr2: v > thresh\nlist: [1, 2.5]\nn:\nblock: >\n  abc\n  def\nb: true\nq: '800.0'\n";
-        let file = FileId(0);
-        let n = parse(file, text).unwrap();
-        let mut out = String::new();
-        dump(&n, text, &mut out, 0);
-        println!("{out}");
+    fn nodes_know_where_they_were_written() {
+        let text = "name: X\nparameters:\n  a: {value: 1.5, unit: ms}\nrhs: \"v = c\"\nn: 2\nlist: [1, .inf]\n";
+        let root = parse(FileId(0), text).unwrap();
+        let entries = root.entries().unwrap();
+        let keys: Vec<String> = entries
+            .iter()
+            .map(|(k, _)| crate::read::key_name(text, k))
+            .collect();
+        // `n` is a YAML 1.1 boolean; as a key it stays the name written.
+        assert_eq!(keys, ["name", "parameters", "rhs", "n", "list"]);
+        assert_eq!(text_at(&entries[0].1, text), "X");
+        let a = &entries[1].1.entries().unwrap()[0].1;
+        let value = &a.entries().unwrap()[0].1;
+        assert!(matches!(value.kind, Kind::Float(v) if v == 1.5));
+        assert_eq!(text_at(value, text), "1.5");
+        assert_eq!(text_at(&entries[2].1, text), "\"v = c\"");
+        let Kind::Seq(items) = &entries[4].1.kind else {
+            panic!("a list")
+        };
+        assert!(matches!(items[1].kind, Kind::Float(v) if v == f64::INFINITY));
+    }
+
+    #[test]
+    fn syntax_errors_point_into_the_text() {
+        let text = "a: 1\nb: [1, 2\n";
+        let d = parse(FileId(0), text).unwrap_err();
+        assert_eq!(d.code, "yaml-syntax");
+        assert!(d.span.is_some());
+    }
+
+    #[test]
+    fn line_and_column_to_offsets() {
+        let text = "ab\nc\u{e9}d\n";
+        assert_eq!(line_col_to_offset(text, 1, 1), 0);
+        assert_eq!(line_col_to_offset(text, 2, 3), 6);
+        assert_eq!(line_col_to_offset(text, 9, 1), text.len());
     }
 }

@@ -3,12 +3,18 @@
 
 use myelin_diag::{Diagnostics, SourceMap};
 use myelin_ir::{Action, Model};
-use myelin_tvbo::{ExportOptions, Experiment, Layout};
+use myelin_tvbo::{Experiment, ExportOptions, Layout};
 
 fn load(yaml: &str) -> (Option<Experiment>, SourceMap, Diagnostics) {
     let mut sources = SourceMap::new();
     let mut diags = Diagnostics::new();
-    let exp = myelin_tvbo::load("model.yaml", yaml, &mut sources, &mut diags, &myelin_tvbo::no_resolver);
+    let exp = myelin_tvbo::load(
+        "model.yaml",
+        yaml,
+        &mut sources,
+        &mut diags,
+        &myelin_tvbo::no_resolver,
+    );
     (exp, sources, diags)
 }
 
@@ -23,7 +29,10 @@ fn problems(yaml: &str) -> Vec<(usize, usize, &'static str)> {
     let mut out: Vec<(usize, usize, &'static str)> = diags
         .iter()
         .map(|d| {
-            let loc = d.span.and_then(|s| myelin_diag::locate(&sources, s)).map_or((0, 0), |l| (l.line, l.column));
+            let loc = d
+                .span
+                .and_then(|s| myelin_diag::locate(&sources, s))
+                .map_or((0, 0), |l| (l.line, l.column));
             (loc.0, loc.1, d.code)
         })
         .collect();
@@ -35,13 +44,22 @@ fn problems(yaml: &str) -> Vec<(usize, usize, &'static str)> {
 /// myelin's validator.
 fn export(yaml: &str) -> Model {
     let (exp, sources, mut diags) = load(yaml);
-    let render = |diags: &Diagnostics| diags.iter().map(|d| myelin_diag::render_text(&sources, d)).collect::<String>();
+    let render = |diags: &Diagnostics| {
+        diags
+            .iter()
+            .map(|d| myelin_diag::render_text(&sources, d))
+            .collect::<String>()
+    };
     assert!(!diags.has_errors(), "load failed:\n{}", render(&diags));
     let exp = exp.expect("an experiment");
     let (model, _) = myelin_tvbo::to_lems(&exp, &ExportOptions::default(), &mut diags)
         .unwrap_or_else(|| panic!("export failed:\n{}", render(&diags)));
     myelin_check::check(&model, &mut diags);
-    assert!(!diags.has_errors(), "the exported model does not check:\n{}", render(&diags));
+    assert!(
+        !diags.has_errors(),
+        "the exported model does not check:\n{}",
+        render(&diags)
+    );
     model
 }
 
@@ -50,11 +68,22 @@ fn xml(model: &Model) -> String {
 }
 
 fn dynamics(model: &Model, name: &str) -> myelin_ir::Dynamics {
-    model.component_types[name].dynamics.clone().expect("dynamics")
+    model.component_types[name]
+        .dynamics
+        .clone()
+        .expect("dynamics")
 }
 
 fn rate(model: &Model, ty: &str, sv: &str) -> String {
-    dynamics(model, ty).body.time_derivatives.iter().find(|t| t.variable == sv).expect("time derivative").value.text.clone()
+    dynamics(model, ty)
+        .body
+        .time_derivatives
+        .iter()
+        .find(|t| t.variable == sv)
+        .expect("time derivative")
+        .value
+        .text
+        .clone()
 }
 
 #[test]
@@ -76,7 +105,9 @@ fn layout_follows_the_guide() {
     assert_eq!(ct.exposures[0].name, "V");
     assert_eq!(rate(&m, "Osc", "V"), "(a*(I - V) + c_glob) / SEC");
     let d = dynamics(&m, "Osc");
-    assert!(matches!(&d.body.on_start[0].actions[0], Action::StateAssignment { variable, value, .. } if variable == "V" && value.text == "V_0"));
+    assert!(
+        matches!(&d.body.on_start[0].actions[0], Action::StateAssignment { variable, value, .. } if variable == "V" && value.text == "V_0")
+    );
     let inst = &m.components[0];
     assert_eq!(inst.id.as_deref(), Some("Osc_inst"));
     let attr = |n: &str| inst.attribute(n).map(|a| a.value.clone());
@@ -84,20 +115,48 @@ fn layout_follows_the_guide() {
     assert_eq!(attr("c_glob").as_deref(), Some("0"));
     assert_eq!(attr("V_0").as_deref(), Some("-1.5"));
     let sim = &m.components[1];
-    assert_eq!(sim.attribute("length").map(|a| a.value.as_str()), Some("1000ms"));
-    assert_eq!(sim.attribute("step").map(|a| a.value.as_str()), Some("0.01220703125ms"));
-    assert_eq!(sim.attribute("target").map(|a| a.value.as_str()), Some("Osc_inst"));
+    assert_eq!(
+        sim.attribute("length").map(|a| a.value.as_str()),
+        Some("1000ms")
+    );
+    assert_eq!(
+        sim.attribute("step").map(|a| a.value.as_str()),
+        Some("0.01220703125ms")
+    );
+    assert_eq!(
+        sim.attribute("target").map(|a| a.value.as_str()),
+        Some("Osc_inst")
+    );
     let of = &sim.children[0];
-    assert_eq!(of.attribute("fileName").map(|a| a.value.as_str()), Some("results/Osc.dat"));
-    assert_eq!(of.children[0].attribute("quantity").map(|a| a.value.as_str()), Some("V"));
+    assert_eq!(
+        of.attribute("fileName").map(|a| a.value.as_str()),
+        Some("results/Osc.dat")
+    );
+    assert_eq!(
+        of.children[0]
+            .attribute("quantity")
+            .map(|a| a.value.as_str()),
+        Some("V")
+    );
     // The written XML reads back through myelin's LEMS reader and checks clean.
     let text = xml(&m);
     let mut sources = SourceMap::new();
     let mut diags = Diagnostics::new();
     let fs = myelin_lems::MemFs::new();
-    let loaded = myelin_lems::load_str("osc.xml", &text, &myelin_lems::LoadOptions::default(), &fs, &mut sources, &mut diags);
+    let loaded = myelin_lems::load_str(
+        "osc.xml",
+        &text,
+        &myelin_lems::LoadOptions::default(),
+        &fs,
+        &mut sources,
+        &mut diags,
+    );
     myelin_check::check(&loaded.model, &mut diags);
-    assert!(!diags.has_errors(), "{text}\n{:?}", diags.iter().collect::<Vec<_>>());
+    assert!(
+        !diags.has_errors(),
+        "{text}\n{:?}",
+        diags.iter().collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -108,7 +167,10 @@ fn nested_user_functions_are_inlined() {
          Twice:\n    arguments: [x]\n    equation: {rhs: '2*Sigm(x)'}\n\
          state_variables:\n  y:\n    equation: {rhs: 'Twice(y - 1) - y'}\n    initial_value: 0\n",
     );
-    assert_eq!(rate(&m, "F", "y"), "(2*(2*e0/(1 + exp(r*(v0 - (y - 1))))) - y) / SEC");
+    assert_eq!(
+        rate(&m, "F", "y"),
+        "(2*(2*e0/(1 + exp(r*(v0 - (y - 1))))) - y) / SEC"
+    );
 }
 
 #[test]
@@ -132,10 +194,16 @@ fn piecewise_becomes_a_conditional_derived_variable() {
     let cdv = &d.conditional_derived_variables[0];
     assert_eq!(cdv.name, "alpha_m");
     assert_eq!(cdv.cases.len(), 2);
-    assert_eq!(cdv.cases[0].condition.as_ref().map(|c| c.text.as_str()), Some("V .eq. -40"));
+    assert_eq!(
+        cdv.cases[0].condition.as_ref().map(|c| c.text.as_str()),
+        Some("V .eq. -40")
+    );
     assert_eq!(cdv.cases[0].value.text, "1");
     assert!(cdv.cases[1].condition.is_none());
-    assert_eq!(cdv.cases[1].value.text, "0.1*(V + 40)/(1 - exp(-(V + 40)/10))");
+    assert_eq!(
+        cdv.cases[1].value.text,
+        "0.1*(V + 40)/(1 - exp(-(V + 40)/10))"
+    );
 }
 
 #[test]
@@ -146,19 +214,43 @@ fn nested_piecewise_becomes_extra_conditional_variables_and_cases_exclude_each_o
          derived_variables:\n  s:\n    equation: {rhs: 'Piecewise((1, x < -1), (2, x < 1), (3, True))'}\n  u:\n    equation: {rhs: '2*s'}\n",
     );
     let d = dynamics(&m, "E");
-    let names: Vec<&str> = d.conditional_derived_variables.iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<&str> = d
+        .conditional_derived_variables
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     // The inner Piecewise comes first (the outer one reads it); `u` reads a conditional
     // variable, so it is one too (with a single default case), after `s`.
     assert_eq!(names, ["s", "u", "z_rhs_c", "z_rhs_c_1"]);
-    let by = |n: &str| d.conditional_derived_variables.iter().find(|c| c.name == n).cloned().unwrap();
+    let by = |n: &str| {
+        d.conditional_derived_variables
+            .iter()
+            .find(|c| c.name == n)
+            .cloned()
+            .unwrap()
+    };
     let s = by("s");
-    let conds: Vec<Option<String>> = s.cases.iter().map(|c| c.condition.as_ref().map(|x| x.text.clone())).collect();
-    assert_eq!(conds, [Some("x .lt. -1".into()), Some("x .geq. -1 .and. x .lt. 1".into()), None]);
+    let conds: Vec<Option<String>> = s
+        .cases
+        .iter()
+        .map(|c| c.condition.as_ref().map(|x| x.text.clone()))
+        .collect();
+    assert_eq!(
+        conds,
+        [
+            Some("x .lt. -1".into()),
+            Some("x .geq. -1 .and. x .lt. 1".into()),
+            None
+        ]
+    );
     let u = by("u");
     assert_eq!(u.cases.len(), 1);
     assert!(u.cases[0].condition.is_none());
     let inner = by("z_rhs_c");
-    assert_eq!(inner.cases[0].condition.as_ref().map(|c| c.text.as_str()), Some("z .lt. 0"));
+    assert_eq!(
+        inner.cases[0].condition.as_ref().map(|c| c.text.as_str()),
+        Some("z .lt. 0")
+    );
     assert_eq!(inner.cases[0].value.text, "-0.1*z^7");
     let outer = by("z_rhs_c_1");
     assert_eq!(outer.cases[1].value.text, "4*(x - x0) + z_rhs_c");
@@ -182,7 +274,9 @@ fn events_become_on_condition_with_event_out() {
         .actions
         .iter()
         .map(|a| match a {
-            Action::StateAssignment { variable, value, .. } => format!("{variable}={}", value.text),
+            Action::StateAssignment {
+                variable, value, ..
+            } => format!("{variable}={}", value.text),
             Action::EventOut { port, .. } => format!("out:{port}"),
             Action::Transition { regime, .. } => format!("to:{regime}"),
         })
@@ -202,10 +296,28 @@ fn functions_jlems_lacks_are_rewritten_exactly() {
         "(H(x) - H(-x) + -ceil(-x) + (x + p*ceil(-(x/p))) + log(x + sqrt(x^2 + 1)) + abs(x) + 8.539734222673566) / SEC"
     );
     let d = dynamics(&m, "W");
-    let names: Vec<&str> = d.conditional_derived_variables.iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<&str> = d
+        .conditional_derived_variables
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     assert_eq!(names, ["y_rhs_c", "y_rhs_c_1", "y_rhs_c_2"]);
-    assert_eq!(d.conditional_derived_variables[0].cases[0].condition.as_ref().unwrap().text, "x .leq. y");
-    assert_eq!(d.conditional_derived_variables[1].cases[0].condition.as_ref().unwrap().text, "y_rhs_c .leq. p");
+    assert_eq!(
+        d.conditional_derived_variables[0].cases[0]
+            .condition
+            .as_ref()
+            .unwrap()
+            .text,
+        "x .leq. y"
+    );
+    assert_eq!(
+        d.conditional_derived_variables[1].cases[0]
+            .condition
+            .as_ref()
+            .unwrap()
+            .text,
+        "y_rhs_c .leq. p"
+    );
     assert_eq!(rate(&m, "W", "y"), "(y_rhs_c_1 - y_rhs_c_2) / SEC");
 }
 
@@ -216,9 +328,19 @@ fn functions_without_an_exact_rewrite_are_refused_naming_function_and_model() {
     assert!(!diags.has_errors());
     assert!(myelin_tvbo::to_lems(&exp.unwrap(), &ExportOptions::default(), &mut diags).is_none());
     let msgs: Vec<String> = diags.iter().map(|d| d.message.clone()).collect();
-    assert!(msgs.iter().any(|m| m.contains("`atan2`") && m.contains("model `Cardano`")), "{msgs:?}");
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("`atan2`") && m.contains("model `Cardano`")),
+        "{msgs:?}"
+    );
     assert!(msgs.iter().any(|m| m.contains("`erfc`")), "{msgs:?}");
-    assert_eq!(problems(yaml), [(4, 26, "unsupported-function"), (4, 43, "unsupported-function")]);
+    assert_eq!(
+        problems(yaml),
+        [
+            (4, 26, "unsupported-function"),
+            (4, 43, "unsupported-function")
+        ]
+    );
 }
 
 #[test]
@@ -229,7 +351,14 @@ fn derived_parameters_are_substituted_and_time_is_in_model_units() {
     );
     assert_eq!(rate(&m, "D", "x"), "(0.8*C/2 - x + x_rhs_c) / SEC");
     let d = dynamics(&m, "D");
-    assert_eq!(d.conditional_derived_variables[0].cases[0].condition.as_ref().unwrap().text, "t/SEC .geq. delay");
+    assert_eq!(
+        d.conditional_derived_variables[0].cases[0]
+            .condition
+            .as_ref()
+            .unwrap()
+            .text,
+        "t/SEC .geq. delay"
+    );
 }
 
 #[test]
@@ -238,7 +367,12 @@ fn clamped_domains_are_enforced_after_each_step() {
         "name: K\nstate_variables:\n  S:\n    equation: {rhs: '1 - S'}\n    domain: {lo: 0.0, hi: 1.0, enforce: clamp}\n  r:\n    equation: {rhs: '-r'}\n    domain: {lo: 0.0, hi: .inf, enforce: clamp}\n",
     );
     let d = dynamics(&m, "K");
-    let tests: Vec<&str> = d.body.on_conditions.iter().map(|c| c.test.text.as_str()).collect();
+    let tests: Vec<&str> = d
+        .body
+        .on_conditions
+        .iter()
+        .map(|c| c.test.text.as_str())
+        .collect();
     assert_eq!(tests, ["S .gt. 1", "S .lt. 0", "r .lt. 0"]);
 }
 
@@ -250,14 +384,22 @@ fn time_scale_and_integration_settings_come_from_the_experiment() {
     );
     assert_eq!(m.component_types["FN"].constants[0].value, "1s");
     let sim = &m.components[1];
-    assert_eq!(sim.attribute("length").map(|a| a.value.as_str()), Some("200s"));
-    assert_eq!(sim.attribute("step").map(|a| a.value.as_str()), Some("0.01s"));
+    assert_eq!(
+        sim.attribute("length").map(|a| a.value.as_str()),
+        Some("200s")
+    );
+    assert_eq!(
+        sim.attribute("step").map(|a| a.value.as_str()),
+        Some("0.01s")
+    );
 }
 
 #[test]
 fn names_lems_reads_otherwise_are_renamed() {
     // `exp` as a parameter and `H` as a state variable would read as functions in LEMS.
-    let m = export("name: N\nparameters:\n  exp: {value: 1}\nstate_variables:\n  H:\n    equation: {rhs: 'exp - H'}\n");
+    let m = export(
+        "name: N\nparameters:\n  exp: {value: 1}\nstate_variables:\n  H:\n    equation: {rhs: 'exp - H'}\n",
+    );
     assert_eq!(rate(&m, "N", "H_v"), "(exp_v - H_v) / SEC");
 }
 
@@ -265,24 +407,69 @@ fn names_lems_reads_otherwise_are_renamed() {
 fn split_layout_chains_three_documents() {
     let yaml = "name: S\nstate_variables:\n  x:\n    equation: {rhs: '-x'}\n    initial_value: 1\n";
     let (exp, mut sources, mut diags) = load(yaml);
-    let names = ["d.xml".to_string(), "n.xml".to_string(), "s.xml".to_string()];
+    let names = [
+        "d.xml".to_string(),
+        "n.xml".to_string(),
+        "s.xml".to_string(),
+    ];
     let files = names.clone().map(|n| sources.add(n, ""));
-    let opts = ExportOptions { layout: Layout::Split { files, names: names.clone() }, ..ExportOptions::default() };
+    let opts = ExportOptions {
+        layout: Layout::Split {
+            files,
+            names: names.clone(),
+        },
+        ..ExportOptions::default()
+    };
     let (m, _) = myelin_tvbo::to_lems(&exp.unwrap(), &opts, &mut diags).unwrap();
     myelin_check::check(&m, &mut diags);
     assert!(!diags.has_errors());
-    let write = |k: usize| myelin_lems::write_document(&m, &myelin_lems::WriteOptions { file: Some(files[k]) });
+    let write = |k: usize| {
+        myelin_lems::write_document(
+            &m,
+            &myelin_lems::WriteOptions {
+                file: Some(files[k]),
+            },
+        )
+    };
     let (d, n, s) = (write(0), write(1), write(2));
-    assert!(d.contains("<ComponentType name=\"S\"") && !d.contains("<Include") && !d.contains("<Simulation id"));
-    assert!(n.contains("<Include file=\"d.xml\"/>") && n.contains("type=\"Population\"") && n.contains("component=\"S_inst\""));
-    assert!(s.contains("<Include file=\"n.xml\"/>") && s.contains("target=\"net\"") && s.contains("quantity=\"pop0[0]/x\""));
+    assert!(
+        d.contains("<ComponentType name=\"S\"")
+            && !d.contains("<Include")
+            && !d.contains("<Simulation id")
+    );
+    assert!(
+        n.contains("<Include file=\"d.xml\"/>")
+            && n.contains("type=\"Population\"")
+            && n.contains("component=\"S_inst\"")
+    );
+    assert!(
+        s.contains("<Include file=\"n.xml\"/>")
+            && s.contains("target=\"net\"")
+            && s.contains("quantity=\"pop0[0]/x\"")
+    );
     // The three files read back (through their includes) and check clean.
-    let fs = myelin_lems::MemFs::new().with("/m/d.xml", d).with("/m/n.xml", n);
+    let fs = myelin_lems::MemFs::new()
+        .with("/m/d.xml", d)
+        .with("/m/n.xml", n);
     let mut sources = SourceMap::new();
     let mut diags = Diagnostics::new();
-    let loaded = myelin_lems::load_str("/m/s.xml", &s, &myelin_lems::LoadOptions::default(), &fs, &mut sources, &mut diags);
+    let loaded = myelin_lems::load_str(
+        "/m/s.xml",
+        &s,
+        &myelin_lems::LoadOptions::default(),
+        &fs,
+        &mut sources,
+        &mut diags,
+    );
     myelin_check::check(&loaded.model, &mut diags);
-    assert!(!diags.has_errors(), "{:?}", diags.iter().map(|d| myelin_diag::render_text(&sources, d)).collect::<Vec<_>>());
+    assert!(
+        !diags.has_errors(),
+        "{:?}",
+        diags
+            .iter()
+            .map(|d| myelin_diag::render_text(&sources, d))
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -298,17 +485,29 @@ fn yaml_round_trip_keeps_the_model() {
     let (out, lost) = myelin_tvbo::write_yaml(&exp);
     assert!(lost.is_empty(), "{lost:?}");
     let (back, sources, diags) = load(&out);
-    assert!(!diags.has_errors(), "{out}\n{:?}", diags.iter().map(|d| myelin_diag::render_text(&sources, d)).collect::<Vec<_>>());
+    assert!(
+        !diags.has_errors(),
+        "{out}\n{:?}",
+        diags
+            .iter()
+            .map(|d| myelin_diag::render_text(&sources, d))
+            .collect::<Vec<_>>()
+    );
     let back = back.unwrap();
     // Same model: the LEMS exports are identical, and writing again gives the same YAML.
     let lems = |e: &Experiment| {
         let mut d = Diagnostics::new();
-        xml(&myelin_tvbo::to_lems(e, &ExportOptions::default(), &mut d).unwrap().0)
+        xml(&myelin_tvbo::to_lems(e, &ExportOptions::default(), &mut d)
+            .unwrap()
+            .0)
     };
     assert_eq!(lems(&exp), lems(&back));
     assert_eq!(myelin_tvbo::write_yaml(&back).0, out);
     assert_eq!(back.dynamics.parameters[1].name.value, "n");
-    assert_eq!(back.dynamics.parameters[1].value.as_ref().unwrap().value, 1e-5);
+    assert_eq!(
+        back.dynamics.parameters[1].value.as_ref().unwrap().value,
+        1e-5
+    );
 }
 
 #[test]
@@ -332,11 +531,20 @@ fn problems_are_reported_where_they_are_written() {
 
 #[test]
 fn unreadable_input_is_a_diagnostic() {
-    assert_eq!(problems("name: X\nparameters: [\n"), [(2, 13, "yaml-syntax")]);
+    assert_eq!(
+        problems("name: X\nparameters: [\n"),
+        [(2, 13, "yaml-syntax")]
+    );
     assert_eq!(problems("- a\n- b\n"), [(1, 1, "bad-field")]);
-    assert_eq!(problems("name: X\nstate_variables:\n  v:\n    equation: {rhs: 'v +* 2'}\n"), [(4, 25, "expression-syntax")]);
+    assert_eq!(
+        problems("name: X\nstate_variables:\n  v:\n    equation: {rhs: 'v +* 2'}\n"),
+        [(4, 25, "expression-syntax")]
+    );
     // `n` is a name, not YAML 1.1's `false`.
-    assert_eq!(problems("name: X\nstate_variables:\n  n:\n    equation: {rhs: '-n'}\n"), []);
+    assert_eq!(
+        problems("name: X\nstate_variables:\n  n:\n    equation: {rhs: '-n'}\n"),
+        []
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use crate::{EXIT_INVALID, EXIT_OK, EXIT_UNUSABLE};
 use clap::ValueEnum;
 use myelin_diag::{Diagnostic, Diagnostics, SourceMap};
-use myelin_tvbo::{ExportOptions, Experiment, Layout, TimeValue};
+use myelin_tvbo::{Experiment, ExportOptions, Layout, TimeValue};
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -29,7 +29,9 @@ pub(crate) struct ExportArgs {
 
 /// Whether a path names a YAML file (by extension).
 pub(crate) fn is_yaml(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
 }
 
 /// Finds the file of a model that an experiment names: `$MYELIN_TVBO_DATABASE/models`, then
@@ -42,14 +44,22 @@ fn resolver(file: &Path) -> impl Fn(&str) -> Option<(String, String)> {
         dirs.push(PathBuf::from(db).join("models"));
     }
     let start = file.parent().map(Path::to_path_buf).unwrap_or_default();
-    let start = if start.as_os_str().is_empty() { PathBuf::from(".") } else { start };
+    let start = if start.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        start
+    };
     dirs.push(start.clone());
     for a in start.ancestors() {
         dirs.push(a.join("models"));
     }
     let cache = match std::env::var_os("MYELIN_CACHE") {
         Some(c) => PathBuf::from(c),
-        None => std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(".cache").join("myelin"),
+        None => std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default()
+            .join(".cache")
+            .join("myelin"),
     };
     dirs.push(cache.join("tvbo").join("database").join("models"));
     let mut all: Vec<PathBuf> = Vec::new();
@@ -69,12 +79,23 @@ fn resolver(file: &Path) -> impl Fn(&str) -> Option<(String, String)> {
             }
         }
         for d in &all {
-            let Ok(rd) = std::fs::read_dir(d) else { continue };
-            let mut files: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| is_yaml(p)).collect();
+            let Ok(rd) = std::fs::read_dir(d) else {
+                continue;
+            };
+            let mut files: Vec<PathBuf> = rd
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| is_yaml(p))
+                .collect();
             files.sort();
             for p in files {
-                let Ok(text) = std::fs::read_to_string(&p) else { continue };
-                if text.lines().any(|l| l.trim_end() == format!("name: {name}")) {
+                let Ok(text) = std::fs::read_to_string(&p) else {
+                    continue;
+                };
+                if text
+                    .lines()
+                    .any(|l| l.trim_end() == format!("name: {name}"))
+                {
                     return Some((p.display().to_string(), text));
                 }
             }
@@ -83,7 +104,11 @@ fn resolver(file: &Path) -> impl Fn(&str) -> Option<(String, String)> {
     }
 }
 
-fn read_experiment(file: &Path, sources: &mut SourceMap, diags: &mut Diagnostics) -> Result<Option<Experiment>, myelin_lems::Unusable> {
+fn read_experiment(
+    file: &Path,
+    sources: &mut SourceMap,
+    diags: &mut Diagnostics,
+) -> Result<Option<Experiment>, myelin_lems::Unusable> {
     let text = std::fs::read_to_string(file).map_err(|e| myelin_lems::Unusable {
         path: file.to_path_buf(),
         message: match e.kind() {
@@ -92,7 +117,13 @@ fn read_experiment(file: &Path, sources: &mut SourceMap, diags: &mut Diagnostics
         },
     })?;
     let resolve = resolver(file);
-    Ok(myelin_tvbo::load(&file.display().to_string(), &text, sources, diags, &resolve))
+    Ok(myelin_tvbo::load(
+        &file.display().to_string(),
+        &text,
+        sources,
+        diags,
+        &resolve,
+    ))
 }
 
 /// Loads a TVBO file as the LEMS model its export would write, and checks that model.
@@ -119,7 +150,11 @@ pub(crate) fn load_and_check(
             None if !for_lems => {
                 for d in export_diags.into_vec() {
                     if d.is_error() {
-                        let mut w = Diagnostic::warning(d.code, format!("cannot be exported to LEMS: {}", d.message)).at_opt(d.span);
+                        let mut w = Diagnostic::warning(
+                            d.code,
+                            format!("cannot be exported to LEMS: {}", d.message),
+                        )
+                        .at_opt(d.span);
                         w.notes = d.notes;
                         diags.push(w);
                     } else {
@@ -133,7 +168,11 @@ pub(crate) fn load_and_check(
         diags.extend(export_diags.into_vec());
     }
     diags.sort();
-    Ok(myelin_lems::Loaded { model, root, paths: HashMap::from([(root, file.to_path_buf())]) })
+    Ok(myelin_lems::Loaded {
+        model,
+        root,
+        paths: HashMap::from([(root, file.to_path_buf())]),
+    })
 }
 
 fn print_diags(sources: &SourceMap, diags: &Diagnostics) {
@@ -145,27 +184,45 @@ fn print_diags(sources: &SourceMap, diags: &Diagnostics) {
 /// Reads `50ms`, `0.05 s`, `10us` or a bare number (in the experiment's time unit).
 fn parse_time(s: &str, default_unit: &str) -> Result<TimeValue, String> {
     let t = s.trim();
-    let split = t.find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E').unwrap_or(t.len());
+    let split = t
+        .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let value: f64 = num.trim().parse().map_err(|_| format!("`{s}` is not a time (write e.g. 50ms, 0.1ms or 1s)"))?;
+    let value: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a time (write e.g. 50ms, 0.1ms or 1s)"))?;
     let unit = unit.trim();
     let unit = if unit.is_empty() { default_unit } else { unit };
     if !myelin_tvbo::TIME_SCALES.iter().any(|(u, _)| *u == unit) {
-        return Err(format!("unknown time unit `{unit}` in `{s}` (use s, ms or us)"));
+        return Err(format!(
+            "unknown time unit `{unit}` in `{s}` (use s, ms or us)"
+        ));
     }
     if !(value > 0.0 && value.is_finite()) {
         return Err(format!("`{s}` must be a positive time"));
     }
-    Ok(TimeValue { value, unit: unit.to_string() })
+    Ok(TimeValue {
+        value,
+        unit: unit.to_string(),
+    })
 }
 
 /// `ses-<id>_desc-<label>`, as TVBO names exported files.
 fn file_prefix(exp: &Experiment) -> String {
     let id = exp.id.as_ref().map_or("1".to_string(), |i| i.value.clone());
     let id: String = id.chars().filter(char::is_ascii_alphanumeric).collect();
-    let desc = exp.dynamics.label.clone().unwrap_or_else(|| exp.dynamics.name.value.clone());
+    let desc = exp
+        .dynamics
+        .label
+        .clone()
+        .unwrap_or_else(|| exp.dynamics.name.value.clone());
     let desc: String = desc.chars().filter(char::is_ascii_alphanumeric).collect();
-    format!("ses-{}_desc-{}", if id.is_empty() { "1" } else { &id }, if desc.is_empty() { "model" } else { &desc })
+    format!(
+        "ses-{}_desc-{}",
+        if id.is_empty() { "1" } else { &id },
+        if desc.is_empty() { "model" } else { &desc }
+    )
 }
 
 fn write_out(path: &Path, text: &str) -> Result<(), u8> {
@@ -173,6 +230,23 @@ fn write_out(path: &Path, text: &str) -> Result<(), u8> {
         eprintln!("error[write-failed]: cannot write {}: {e}", path.display());
         EXIT_UNUSABLE
     })
+}
+
+/// jNeuroML stops when the directory of an output file is missing: say so when it is.
+fn results_note(lems_dir: &Path, output_file: &str) {
+    let lems_dir = if lems_dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        lems_dir
+    };
+    if let Some(parent) = Path::new(output_file).parent()
+        && !lems_dir.join(parent).is_dir()
+    {
+        eprintln!(
+            "note: the simulation writes {output_file} relative to the LEMS file; create {} before running it with jNeuroML",
+            lems_dir.join(parent).display()
+        );
+    }
 }
 
 pub(crate) fn export(args: ExportArgs) -> u8 {
@@ -184,7 +258,10 @@ pub(crate) fn export(args: ExportArgs) -> u8 {
 
 fn export_inner(args: ExportArgs) -> Result<(), u8> {
     if !is_yaml(&args.file) {
-        eprintln!("error[bad-input]: {}: `myelin export` reads TVBO YAML (.yaml or .yml)", args.file.display());
+        eprintln!(
+            "error[bad-input]: {}: `myelin export` reads TVBO YAML (.yaml or .yml)",
+            args.file.display()
+        );
         return Err(EXIT_UNUSABLE);
     }
     if args.split && args.to != Target::Lems {
@@ -192,7 +269,9 @@ fn export_inner(args: ExportArgs) -> Result<(), u8> {
         return Err(EXIT_UNUSABLE);
     }
     if args.split && args.output.is_none() {
-        eprintln!("error[bad-arguments]: --split writes three files: give the directory with -o DIR");
+        eprintln!(
+            "error[bad-arguments]: --split writes three files: give the directory with -o DIR"
+        );
         return Err(EXIT_UNUSABLE);
     }
     let mut sources = SourceMap::new();
@@ -223,9 +302,17 @@ fn export_inner(args: ExportArgs) -> Result<(), u8> {
             Some(p) => write_out(p, &yaml),
         };
     }
-    let time_unit = exp.integration.time_scale.as_ref().map_or(myelin_tvbo::defaults::TIME_SCALE, |t| t.value.as_str()).to_string();
+    let time_unit = exp
+        .integration
+        .time_scale
+        .as_ref()
+        .map_or(myelin_tvbo::defaults::TIME_SCALE, |t| t.value.as_str())
+        .to_string();
     let mut opts = ExportOptions::default();
-    for (arg, slot) in [(&args.duration, &mut opts.duration), (&args.dt, &mut opts.dt)] {
+    for (arg, slot) in [
+        (&args.duration, &mut opts.duration),
+        (&args.dt, &mut opts.dt),
+    ] {
         if let Some(s) = arg {
             match parse_time(s, &time_unit) {
                 Ok(t) => *slot = Some(t),
@@ -241,7 +328,10 @@ fn export_inner(args: ExportArgs) -> Result<(), u8> {
     let names: [String; 3] = roles.map(|r| format!("{prefix}_{r}.xml"));
     if args.split {
         let files = names.clone().map(|n| sources.add(n, String::new()));
-        opts.layout = Layout::Split { files, names: names.clone() };
+        opts.layout = Layout::Split {
+            files,
+            names: names.clone(),
+        };
     }
     let mut export_diags = Diagnostics::new();
     let result = myelin_tvbo::to_lems(&exp, &opts, &mut export_diags);
@@ -250,18 +340,24 @@ fn export_inner(args: ExportArgs) -> Result<(), u8> {
     }
     export_diags.sort();
     print_diags(&sources, &export_diags);
-    let Some((model, _)) = result.filter(|_| !export_diags.has_errors()) else {
-        eprintln!("{}: cannot be exported to LEMS; nothing written", args.file.display());
+    let Some((model, names_out)) = result.filter(|_| !export_diags.has_errors()) else {
+        eprintln!(
+            "{}: cannot be exported to LEMS; nothing written",
+            args.file.display()
+        );
         return Err(EXIT_INVALID);
     };
     match (&opts.layout, &args.output) {
         (Layout::Monolithic, None) => {
-            let xml = myelin_lems::write_document(&model, &myelin_lems::WriteOptions { file: None });
+            let xml =
+                myelin_lems::write_document(&model, &myelin_lems::WriteOptions { file: None });
             let _ = std::io::stdout().lock().write_all(xml.as_bytes());
         }
         (Layout::Monolithic, Some(p)) => {
-            let xml = myelin_lems::write_document(&model, &myelin_lems::WriteOptions { file: None });
+            let xml =
+                myelin_lems::write_document(&model, &myelin_lems::WriteOptions { file: None });
             write_out(p, &xml)?;
+            results_note(p.parent().unwrap_or(Path::new(".")), &names_out.output_file);
         }
         (Layout::Split { files, names }, Some(dir)) => {
             if let Err(e) = std::fs::create_dir_all(dir) {
@@ -270,7 +366,10 @@ fn export_inner(args: ExportArgs) -> Result<(), u8> {
             }
             let mut written = Vec::new();
             for (f, n) in files.iter().zip(names) {
-                let xml = myelin_lems::write_document(&model, &myelin_lems::WriteOptions { file: Some(*f) });
+                let xml = myelin_lems::write_document(
+                    &model,
+                    &myelin_lems::WriteOptions { file: Some(*f) },
+                );
                 let path = dir.join(n);
                 write_out(&path, &xml)?;
                 written.push(path);
@@ -278,6 +377,7 @@ fn export_inner(args: ExportArgs) -> Result<(), u8> {
             for p in written {
                 println!("{}", p.display());
             }
+            results_note(dir, &names_out.output_file);
         }
         (Layout::Split { .. }, None) => return Err(EXIT_UNUSABLE),
     }
@@ -290,10 +390,34 @@ mod tests {
 
     #[test]
     fn times() {
-        assert_eq!(parse_time("50ms", "ms"), Ok(TimeValue { value: 50.0, unit: "ms".into() }));
-        assert_eq!(parse_time("0.5 s", "ms"), Ok(TimeValue { value: 0.5, unit: "s".into() }));
-        assert_eq!(parse_time("1e-2", "s"), Ok(TimeValue { value: 0.01, unit: "s".into() }));
-        assert_eq!(parse_time("2.5e1us", "s"), Ok(TimeValue { value: 25.0, unit: "us".into() }));
+        assert_eq!(
+            parse_time("50ms", "ms"),
+            Ok(TimeValue {
+                value: 50.0,
+                unit: "ms".into()
+            })
+        );
+        assert_eq!(
+            parse_time("0.5 s", "ms"),
+            Ok(TimeValue {
+                value: 0.5,
+                unit: "s".into()
+            })
+        );
+        assert_eq!(
+            parse_time("1e-2", "s"),
+            Ok(TimeValue {
+                value: 0.01,
+                unit: "s".into()
+            })
+        );
+        assert_eq!(
+            parse_time("2.5e1us", "s"),
+            Ok(TimeValue {
+                value: 25.0,
+                unit: "us".into()
+            })
+        );
         assert!(parse_time("5 min", "ms").is_err());
         assert!(parse_time("-1ms", "ms").is_err());
     }

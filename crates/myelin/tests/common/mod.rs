@@ -34,11 +34,7 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 
 /// `$MYELIN_CACHE`, else `~/.cache/myelin` (as `scripts/fetch-reference.sh` uses).
 pub fn cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("MYELIN_CACHE").filter(|s| !s.is_empty()) {
-        return PathBuf::from(d);
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-    home.join(".cache").join("myelin")
+    myelin_testkit::cache_dir()
 }
 
 pub fn skip_reference() -> bool {

@@ -1,0 +1,686 @@
+#!/usr/bin/env python3
+"""Benchmark `myelin run` against jNeuroML (and EDEN on a network): whole-process wall time and peak RSS.
+
+Usage (from anywhere; stdlib only, any Python >= 3.9, e.g. the cache venv's or the system's):
+
+    python3 scripts/bench-run.py [--quick] [--cases ex5,ex15,small,big] [--timeout S]
+                                 [--json results.json] [--tools myelin,jnml,eden] [--myelin PATH]
+
+What it does:
+
+1. Runs `scripts/fetch-reference.sh --venv` so the jNeuroML 0.14 jar, its unpacked
+   NeuroML2CoreTypes/LEMSexamples/examples and a venv with pyNeuroML exist in the cache
+   (${MYELIN_CACHE:-~/.cache/myelin}).  For EDEN it makes a second venv, $CACHE/venv-eden, with
+   `eden-simulator==0.2.3` from PyPI, and builds EDEN's loader fix in $CACHE/eden-shim (see
+   ensure_eden: the wheel's static `eden` binary crashes when it dlopen()s the code it compiles
+   if that code links libc/libm, so a `gcc` wrapper first on EDEN's PATH links it without them).
+2. Generates (once per parameter set; reused afterwards) the NeuroML getting-started network
+   with libNeuroML/pyNeuroML in the cache venv, under $CACHE/bench/ (never in the repository):
+   two populations of izhikevich2007Cell RS cells (N/2 each, the guide's parameters), one
+   projection pop0 -> pop1 of expOneSynapse synapses (65 nS, 0 mV, 3 ms) where each pair is
+   connected with probability p drawn from Python's `random` seeded with --seed, one
+   pulseGenerator per pop0 cell (0.1 + 0.1*U nA from t = 0, as in the guide), and the spikes of
+   every cell recorded, one ID_TIME event file per population; a LEMS file written by
+   pyneuroml.lems.LEMSSimulation includes the .net.nml.  jNeuroML must accept it
+   (`-validate` and `-norun`) before it is used.  Two sizes: `small` (N=10, p=0.5, 200 ms) and
+   `big` (N=1000, p=0.5, 1000 ms); dt 0.025 ms.  The guide's own script has p = 0.8 and N = 10.
+3. Times four cases.  Every run is a separate process in its own fresh directory (a copy of
+   LEMSexamples+examples with an empty results/, or a copy of the generated network), so
+   outputs never land in the cache's originals; the directory is deleted after the checks.
+     ex5    LEMS_NML2_Ex5_DetCell.xml       myelin run F -I CoreTypes   vs   jnml F -nogui
+     ex15   LEMS_NML2_Ex15_CaDynamics.xml   (same)
+     small  generated network, small size   myelin, jNeuroML and EDEN (`eden nml F`)
+     big    generated network, big size     myelin, EDEN, then jNeuroML; once each, no warm-up
+   jNeuroML runs as `java -Xmx4G -jar jNeuroML.jar F -nogui` (what the `jnml` script does);
+   EDEN with OMP_NUM_THREADS=1 (--eden-threads): every tool single-threaded in its stepping.
+4. Measurement as in bench-validate.py (scripts/benchlib.py): wall time around the process,
+   user+sys CPU from os.wait4, peak RSS from GNU time's %M.  ex5/ex15/small: one uncounted
+   warm-up run per tool, then 3 counted runs alternating between the tools (--quick: 1 run, no
+   warm-up); medians are reported.  big: one run per tool.  Every run is limited to --timeout
+   seconds (default 600): a run past it is killed and reported as "timeout" (its peak RSS is
+   the peak up to the kill); on `big` that is an expected outcome, not a failure.
+5. Checks: every run exits 0; on ex5/ex15 and wherever both finish on a network, myelin and
+   jNeuroML create the same set of files; on the networks, the spike count of each population
+   (lines of its event file) is recorded for every tool, and myelin's must agree with
+   jNeuroML's within 1% (where jNeuroML finished).  EDEN computes in float32, so its counts
+   are reported beside them but not gated.  Any failed check is reported loudly and the script
+   exits 1 after finishing the other cases.
+6. Prints a table (case, tool, runs, exit, median wall, CPU, peak RSS, the tool's own timer,
+   peer/myelin ratios of wall time and peak RSS, spike counts) and, with --json, writes all
+   raw numbers, the workloads and the environment to a JSON file.
+
+`--myelin` defaults to target/release/myelin (built with `cargo build --release -p myelin`
+when missing); the binary is copied to a scratch directory first, so a rebuild during the
+benchmark cannot mix two builds, and its sha256 is recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchlib import (DEFAULT_MYELIN, ensure_myelin, environment, fetch_references, jnml_cmd, loud,
+                      median, rss_method_available, run_once, spawn_overhead, summarize,
+                      wait_for_venv)
+
+# Bump when the generated network changes, so cached copies are regenerated.
+GENERATOR_VERSION = 1
+EDEN_VERSION = "0.2.3"
+POPS = ("IzPop0", "IzPop1")
+
+# ---------------------------------------------------------------------------------------------
+# Workload generation.  This part runs inside the cache venv (it needs libNeuroML/pyNeuroML);
+# the main process calls this same file as `<venv python> bench-run.py _generate OUTDIR ...`.
+# ---------------------------------------------------------------------------------------------
+
+
+def generate_network(out: Path, cells: int, p: float, duration_ms: float, dt_ms: float,
+                     seed: int) -> dict:
+    """Write the getting-started network (<tag>.net.nml + LEMS_<tag>.xml) into out."""
+    import random
+
+    import neuroml
+    import pyneuroml
+    from neuroml import (Connection, ExpOneSynapse, ExplicitInput, Izhikevich2007Cell, Network,
+                         NeuroMLDocument, Population, Projection, PulseGenerator)
+    from neuroml.writers import NeuroMLWriter
+    from pyneuroml.lems import LEMSSimulation
+
+    n0 = cells // 2
+    n1 = cells - n0
+    tag = f"izh_N{cells}_p{p:g}"
+    doc = NeuroMLDocument(id="IzNet")
+    # The guide's regular-spiking cell and synapse.
+    doc.izhikevich2007_cells.append(Izhikevich2007Cell(
+        id="iz2007RS0", v0="-60mV", C="100pF", k="0.7nS_per_mV", vr="-60mV", vt="-40mV",
+        vpeak="35mV", a="0.03per_ms", b="-2nS", c="-50.0mV", d="100pA"))
+    doc.exp_one_synapses.append(ExpOneSynapse(id="syn0", gbase="65nS", erev="0mV",
+                                              tau_decay="3ms"))
+    net = Network(id="IzNet")
+    doc.networks.append(net)
+    net.populations.append(Population(id=POPS[0], component="iz2007RS0", size=n0))
+    net.populations.append(Population(id=POPS[1], component="iz2007RS0", size=n1))
+    proj = Projection(id="proj", presynaptic_population=POPS[0],
+                      postsynaptic_population=POPS[1], synapse="syn0")
+    net.projections.append(proj)
+
+    # As in the guide: per pop0 cell, its own pulseGenerator with a random amplitude, then one
+    # draw per pop1 cell for the connection (same random stream, same order).
+    rng = random.Random(seed)
+    for pre in range(n0):
+        pg = PulseGenerator(id=f"pulseGen_{pre}", delay="0ms", duration="10000ms",
+                            amplitude="%f nA" % (0.1 + 0.1 * rng.random()))
+        doc.pulse_generators.append(pg)
+        net.explicit_inputs.append(ExplicitInput(target=f"{POPS[0]}[{pre}]", input=pg.id))
+        for post in range(n1):
+            if rng.random() <= p:
+                proj.connections.append(Connection(
+                    id=len(proj.connections), pre_cell_id=f"../{POPS[0]}[{pre}]",
+                    post_cell_id=f"../{POPS[1]}[{post}]"))
+
+    nml = out / f"{tag}.net.nml"
+    NeuroMLWriter.write(doc, str(nml))
+    sim = LEMSSimulation(f"sim_{tag}", duration=duration_ms, dt=dt_ms, target=net.id,
+                         simulation_seed=seed)
+    sim.include_neuroml2_file(nml.name, include_included=False, relative_to_dir=str(out))
+    spike_files = {}
+    for k, (pop, n) in enumerate(zip(POPS, (n0, n1))):
+        spike_files[pop] = f"{tag}.{pop}.spikes.dat"
+        sim.create_event_output_file(f"spikes{k}", spike_files[pop], format="ID_TIME")
+        for i in range(n):
+            sim.add_selection_to_event_output_file(f"spikes{k}", i, f"{pop}[{i}]", "spike")
+    lems = out / f"LEMS_{tag}.xml"
+    sim.save_to_file(str(lems))
+
+    return {
+        "nml": nml.name, "lems": lems.name, "spike_files": spike_files, "cells": cells,
+        "populations": {POPS[0]: n0, POPS[1]: n1}, "p": p, "seed": seed,
+        "duration_ms": duration_ms, "dt_ms": dt_ms, "steps": round(duration_ms / dt_ms),
+        "connections": len(proj.connections), "pulse_generators": n0,
+        "nml_bytes": nml.stat().st_size, "lems_bytes": lems.stat().st_size,
+        "libneuroml": neuroml.__version__, "pyneuroml": pyneuroml.__version__,
+    }
+
+
+def generate_main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(prog="bench-run.py _generate")
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--cells", type=int, required=True)
+    ap.add_argument("--p", type=float, required=True)
+    ap.add_argument("--duration", type=float, required=True, help="ms")
+    ap.add_argument("--dt", type=float, required=True, help="ms")
+    ap.add_argument("--seed", type=int, required=True)
+    a = ap.parse_args(argv)
+    info = generate_network(a.out, a.cells, a.p, a.duration, a.dt, a.seed)
+    json.dump(info, sys.stdout)
+
+
+# ---------------------------------------------------------------------------------------------
+# Setup: workloads, EDEN, the myelin snapshot
+# ---------------------------------------------------------------------------------------------
+
+
+def ensure_network(cache: Path, args, size: dict) -> tuple[Path, dict]:
+    """Generate a network into $CACHE/bench/<tag>/ unless an identical one is there already."""
+    params = {"generator_version": GENERATOR_VERSION, "cells": size["cells"], "p": size["p"],
+              "duration_ms": size["ms"], "dt_ms": args.dt, "seed": args.seed}
+    tag = f"izh_getting_started_N{size['cells']}_p{size['p']:g}_T{size['ms']:g}_dt{args.dt:g}" \
+          f"_s{args.seed}"
+    root = Path(args.workdir) if args.workdir else cache / "bench"
+    d = root / tag
+    stamp = d / "workload.json"
+    if stamp.exists() and not args.regen:
+        info = json.loads(stamp.read_text())
+        if info.get("params") == params:
+            print(f"== reusing generated network {d} ({info['summary']['connections']} "
+                  f"connections)", flush=True)
+            return d, info
+    py = wait_for_venv(cache)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=tag + ".", dir=root))
+    tmp.chmod(0o755)
+    print(f"== generating the getting-started network N={size['cells']}, p={size['p']:g}, "
+          f"{size['ms']:g} ms with libNeuroML into {d}", flush=True)
+    t0 = time.monotonic()
+    p = subprocess.run([str(py), str(Path(__file__).resolve()), "_generate", str(tmp),
+                        "--cells", str(size["cells"]), "--p", str(size["p"]),
+                        "--duration", str(size["ms"]), "--dt", str(args.dt),
+                        "--seed", str(args.seed)], capture_output=True, text=True)
+    if p.returncode != 0:  # (its stderr is only shown on failure: pyNeuroML logs chattily)
+        shutil.rmtree(tmp, ignore_errors=True)
+        print(p.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"network generation failed (exit {p.returncode})")
+    summary = json.loads(p.stdout)
+    gen_s = time.monotonic() - t0
+    print(f"   {summary['connections']} connections, .net.nml "
+          f"{summary['nml_bytes'] / 1e6:.2f} MB, generated in {gen_s:.1f}s", flush=True)
+
+    # jNeuroML must accept both files, otherwise the benchmark measures nothing useful.
+    checks = {}
+    jar = cache / "jnml" / "jNeuroML.jar"
+    for name, argv, ok_text in (
+            ("jnml -validate", jnml_cmd(jar, args.jnml_xmx, "-validate", tmp / summary["nml"]),
+             "Valid against schema and all tests"),
+            ("jnml -norun", jnml_cmd(jar, args.jnml_xmx, tmp / summary["lems"], "-norun"),
+             "Finished reading and building LEMS model")):
+        r = subprocess.run(argv, cwd=tmp, capture_output=True, text=True)
+        out = r.stdout + r.stderr
+        checks[name] = {"rc": r.returncode, "ok": r.returncode == 0 and ok_text in out}
+        if not checks[name]["ok"]:
+            print(out[-3000:], file=sys.stderr)
+            raise SystemExit(f"jNeuroML rejects the generated workload ({name}); left in {tmp}")
+        print(f"   {name}: ok", flush=True)
+
+    info = {"params": params, "summary": summary, "generation_s": gen_s, "jnml_checks": checks,
+            "generated_at": datetime.datetime.now().isoformat(timespec="seconds")}
+    (tmp / "workload.json").write_text(json.dumps(info, indent=1))
+    if d.exists():
+        shutil.rmtree(d)
+    tmp.rename(d)
+    return d, info
+
+
+# EDEN 0.2.3's pip wheel ships a statically linked `eden`.  For cells it cannot run from built-in
+# code it writes C, compiles it with the `gcc` on PATH into a .so and dlopen()s it; when that .so
+# needs libc.so.6/libm.so.6 the static binary crashes inside dlopen (SIGSEGV in call_init; seen
+# here on LEMS_NML2_Ex5_DetCell.xml).  The fix: a `gcc` first on EDEN's PATH that links the .so
+# with -nostdlib and supplies the only libm function the generated code calls, expf.
+EDEN_GCC_WRAPPER = r"""#!/bin/sh
+# gcc for EDEN only (written by myelin's scripts/bench-run.py): link without libc/libm.
+here=$(dirname "$0")
+case "$1" in --version|-v|-dumpversion) exec /usr/bin/gcc "$@" ;; esac
+for a do
+  shift
+  case "$a" in -lm) ;; *) set -- "$@" "$a" ;; esac
+done
+exec /usr/bin/gcc "$@" -nostdlib "$here/expf.o" -lgcc
+"""
+
+EDEN_EXPF_C = r"""/* expf without libm, for EDEN's generated code (see bench-run.py).  2^k * e^r with
+   |r| <= ln2/2 and a degree-8 Taylor polynomial in double: error far below 1 float ulp. */
+float expf(float xf) {
+    double x = xf;
+    if (x != x) return xf;
+    if (x > 88.72283905206835) return __builtin_inff();
+    if (x < -87.33654475055310) return 0.0f;   /* below FLT_MIN: flush */
+    double t = x * 1.4426950408889634;
+    double kd = (double)(long long)(t < 0 ? t - 0.5 : t + 0.5);   /* no libm round() */
+    double r = (x - kd * 0.693145751953125) - kd * 1.4286068203094172e-06;
+    double q = 1.0 / 40320;
+    q = q * r + 1.0 / 5040; q = q * r + 1.0 / 720; q = q * r + 1.0 / 120; q = q * r + 1.0 / 24;
+    q = q * r + 1.0 / 6; q = q * r + 0.5; q = q * r + 1.0; q = q * r + 1.0;
+    union { double d; unsigned long long u; } s;
+    s.u = (unsigned long long)((long long)kd + 1023) << 52;
+    return (float)(q * s.d);
+}
+"""
+
+
+def ensure_eden(cache: Path) -> tuple[Path | None, Path | None, str]:
+    """(eden binary, shim dir, note); (None, None, why) where EDEN cannot be set up."""
+    venv = cache / "venv-eden"
+    py = venv / "bin" / "python"
+    try:
+        if not py.exists():
+            print(f"== creating {venv} with eden-simulator=={EDEN_VERSION}", flush=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        ok = subprocess.run([str(py), "-c", "import eden_simulator, sys; "
+                             f"sys.exit(eden_simulator.__version__ != '{EDEN_VERSION}')"],
+                            capture_output=True).returncode == 0
+        if not ok:
+            r = subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet",
+                                f"eden-simulator=={EDEN_VERSION}"], capture_output=True,
+                               text=True)
+            if r.returncode != 0:
+                return None, None, f"pip install eden-simulator=={EDEN_VERSION} failed: " \
+                                   f"{r.stderr.strip()[-500:]}"
+    except (OSError, subprocess.CalledProcessError) as e:
+        return None, None, f"cannot create {venv}: {e}"
+    bins = glob.glob(str(venv / "lib" / "python3*" / "site-packages" / "eden_simulator" / "data"
+                         / "bin" / "eden"))
+    if not bins:
+        return None, None, f"no eden binary inside the eden-simulator wheel in {venv}"
+    shim = cache / "eden-shim"
+    shim.mkdir(parents=True, exist_ok=True)
+    if (not (shim / "expf.o").exists() or (shim / "expf.c").read_text() != EDEN_EXPF_C
+            or (shim / "gcc").read_text() != EDEN_GCC_WRAPPER):
+        (shim / "expf.c").write_text(EDEN_EXPF_C)
+        (shim / "gcc").write_text(EDEN_GCC_WRAPPER)
+        (shim / "gcc").chmod(0o755)
+        r = subprocess.run(["/usr/bin/gcc", "-O2", "-fpic", "-c", str(shim / "expf.c"), "-o",
+                            str(shim / "expf.o")], capture_output=True, text=True)
+        if r.returncode != 0:
+            (shim / "expf.o").unlink(missing_ok=True)
+            return Path(bins[0]), None, f"building the EDEN loader fix failed: {r.stderr[-500:]}"
+    return Path(bins[0]), shim, f"eden-simulator {EDEN_VERSION} in {venv}; gcc shim {shim}"
+
+
+def snapshot(binary: Path, scratch: Path) -> tuple[Path, str]:
+    """Copy the binary into scratch (a rebuild meanwhile cannot change what is measured)."""
+    dst = scratch / "bin" / binary.name
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(binary, dst)
+    return dst, hashlib.sha256(dst.read_bytes()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Measurement
+# ---------------------------------------------------------------------------------------------
+
+OWN_TIMER = {  # each tool's own report of its simulation time (seconds), where it prints one
+    "myelin": r" in ([\d.]+) s; wrote",
+    "jnml": r"Finished \d+ steps in ([\d.]+) seconds",
+    "eden": r"Run: ([\d.]+)",
+}
+
+
+def file_set(root: Path) -> dict[str, int]:
+    return {str(f.relative_to(root)): f.stat().st_size for f in root.rglob("*") if f.is_file()}
+
+
+def count_spikes(path: Path) -> int | None:
+    """Events in an ID_TIME file (one non-empty line each); None where the file is missing."""
+    try:
+        with open(path, "rb") as f:
+            return sum(1 for ln in f if ln.strip())
+    except OSError:
+        return None
+
+
+def bench_case(case: dict, tools: list, nruns: int, warmup: int, timeout: float,
+               rss_method: str, scratch: Path, keep: bool) -> dict:
+    """Warm-up runs, then counted runs alternating between the tools (A B C A B C ...).
+
+    Each run gets a fresh directory from case["prepare"](dir) -> cwd; after the run the files it
+    created (relative to that directory) and, for networks, the spike counts are recorded."""
+    runs: dict[str, list[dict]] = {t: [] for t in tools}
+    reported: set[str] = set()
+
+    def one(tool: str, counted: bool) -> None:
+        d = Path(tempfile.mkdtemp(prefix=f"{case['name']}.{tool}.", dir=scratch))
+        cwd = case["prepare"](d)
+        before = file_set(d)
+        argv, env = case["cmds"][tool]
+        r = run_once(argv, cwd, timeout, rss_method, env=env)
+        after = file_set(d)
+        r["new_files"] = {f: n for f, n in after.items() if f not in before}
+        m = re.search(OWN_TIMER[tool], r["output_tail"])
+        r["own_timer_s"] = float(m.group(1)) if m else None
+        if "spike_files" in case:
+            r["spikes"] = {pop: count_spikes(cwd / f) for pop, f in case["spike_files"].items()}
+        r["run_dir"] = str(d)
+        if not keep:
+            shutil.rmtree(d, ignore_errors=True)
+        tag = f"{len(runs[tool]) + 1}/{nruns}" if counted else "warm-up"
+        status = "timeout" if r["timed_out"] else f"rc={r['rc']}"
+        spk = ""
+        if r.get("spikes"):
+            spk = " spikes " + "/".join("-" if v is None else str(v) for v in r["spikes"].values())
+        print(f"  {case['name']:5} {tool:6} [{tag:>7}] {status:<7} wall={r['wall_s']:8.3f}s "
+              f"cpu={r['cpu_s']:8.3f}s peak={r['peak_rss_mib']:7.1f} MiB{spk}", flush=True)
+        if r["rc"] != 0 and tool not in reported and not (r["timed_out"] and case["may_time_out"]):
+            reported.add(tool)
+            what = f"timed out after {timeout:g}s" if r["timed_out"] else f"exited with {r['rc']}"
+            loud(f"{tool} {what} on {case['file']}\n"
+                 f"(case {case['name']}; its timings are NOT comparable)\n"
+                 f"command: {' '.join(map(str, argv))}\n"
+                 f"--- output (tail) ---\n{r['output_tail'][-2000:]}")
+        if counted:
+            runs[tool].append(r)
+
+    for _ in range(warmup):
+        for t in tools:
+            one(t, counted=False)
+    for _ in range(nruns):
+        for t in tools:
+            one(t, counted=True)
+
+    res = {"case": case["name"], "file": str(case["file"]), "tools": {}, "checks": []}
+    for t in tools:
+        rs = runs[t]
+        out_tail = rs[-1]["output_tail"] if rs else ""
+        for r in rs:
+            r.pop("output_tail")
+        argv, env = case["cmds"][t]
+        s = {"argv": [str(a) for a in argv], "env": env, "runs": rs,
+             "last_output_tail": out_tail[-2000:], **summarize(rs)}
+        s["all_ok"] = bool(rs) and all(r["rc"] == 0 for r in rs)
+        s["timed_out"] = any(r["timed_out"] for r in rs)
+        s["median_own_timer_s"] = median([r["own_timer_s"] for r in rs
+                                          if r["own_timer_s"] is not None])
+        if rs and "spikes" in rs[-1]:
+            s["spikes"] = rs[-1]["spikes"]
+            s["spikes_same_every_run"] = all(r["spikes"] == rs[-1]["spikes"] for r in rs)
+        res["tools"][t] = s
+    check_case(case, res, timeout)
+    return res
+
+
+def check_case(case: dict, res: dict, timeout: float) -> None:
+    """Fill res["checks"] (each: what, ok, detail) and res["ratios"] (peer/myelin)."""
+    tools = res["tools"]
+
+    def check(what: str, ok: bool, detail: str) -> None:
+        res["checks"].append({"what": what, "ok": ok, "detail": detail})
+
+    for t, s in tools.items():
+        if s["all_ok"]:
+            check(f"{t} exit 0", True, "every run")
+        elif s["timed_out"] and case["may_time_out"] and all(
+                r["rc"] == 0 or r["timed_out"] for r in s["runs"]):
+            check(f"{t} finished within {timeout:g}s", None, "timeout (reported, not a failure)")
+        else:
+            check(f"{t} exit 0", False, f"exit codes {s['exit_codes']}"
+                  + (" (timeout)" if s["timed_out"] else ""))
+        if "spikes" in s and not s["spikes_same_every_run"] and s["all_ok"]:
+            check(f"{t} same spike counts in every run", False,
+                  str([r["spikes"] for r in s["runs"]]))
+
+    m, j = tools.get("myelin"), tools.get("jnml")
+    if m and j and m["all_ok"] and j["all_ok"]:
+        fm = set(m["runs"][-1]["new_files"])
+        fj = set(j["runs"][-1]["new_files"])
+        detail = f"{len(fm)} files: {', '.join(sorted(fm))}" if fm == fj else \
+            f"only jNeuroML wrote {sorted(fj - fm)}; only myelin wrote {sorted(fm - fj)}"
+        check("myelin and jNeuroML create the same files", fm == fj, detail)
+        if "spikes" in m and "spikes" in j:
+            bad = []
+            for pop, nj in j["spikes"].items():
+                nm = m["spikes"].get(pop)
+                if nm is None or nj is None or abs(nm - nj) > 0.01 * nj:
+                    bad.append(f"{pop}: myelin {nm} vs jNeuroML {nj}")
+            check("spike counts per population: myelin within 1% of jNeuroML", not bad,
+                  "; ".join(bad) or ", ".join(f"{p} {n}" for p, n in j["spikes"].items()))
+    for t, s in tools.items():
+        if "spikes" in s and s["all_ok"] and any(v is None for v in s["spikes"].values()):
+            check(f"{t} wrote every spike file", False, str(s["spikes"]))
+
+    res["ratios"] = {}
+    if not m:
+        return
+    for t, s in tools.items():
+        if t == "myelin":
+            continue
+        r = {"comparable": m["all_ok"] and s["all_ok"]}
+        if r["comparable"]:
+            r["wall"] = s["median_wall_s"] / m["median_wall_s"]
+            r["peak_rss"] = s["median_peak_rss_mib"] / m["median_peak_rss_mib"]
+        elif m["all_ok"] and s["timed_out"]:  # peer killed at the timeout: a lower bound
+            r["wall_at_least"] = timeout / m["median_wall_s"]
+        elif s["all_ok"] and m["timed_out"]:  # myelin killed at the timeout: an upper bound
+            r["wall_at_most"] = s["median_wall_s"] / timeout
+        res["ratios"][t] = r
+
+
+def fmt_ratio(r: dict | None, key: str) -> str:
+    if not r:
+        return ""
+    if key in r:
+        return f"{r[key]:.2f}x"
+    if key == "wall" and "wall_at_least" in r:
+        return f">{r['wall_at_least']:.1f}x"
+    if key == "wall" and "wall_at_most" in r:
+        return f"<{r['wall_at_most']:.2f}x"
+    return "n/a"
+
+
+def print_table(results: list[dict]) -> None:
+    hdr = (f"{'case':6} {'tool':6} {'runs':>4} {'exit':>7} {'wall s':>9} {'cpu s':>9} "
+           f"{'RSS MiB':>8} {'own s':>8} {'wall peer/my':>12} {'RSS peer/my':>11}  spikes")
+    print("\n" + hdr + "\n" + "-" * (len(hdr) + 16))
+    for res in results:
+        for t, s in res["tools"].items():
+            rc = "timeout" if s["timed_out"] else (",".join(map(str, s["exit_codes"])) or "-")
+            ratio = res["ratios"].get(t)
+            own = s["median_own_timer_s"]
+            spikes = ""
+            if "spikes" in s:
+                spikes = "  ".join(f"{p} {'-' if n is None else n}" for p, n in
+                                   s["spikes"].items())
+                if s["timed_out"]:
+                    spikes = "timeout"
+            print(f"{res['case']:6} {t:6} {len(s['runs']):>4} {rc:>7} {s['median_wall_s']:>9.3f} "
+                  f"{s['median_cpu_s']:>9.3f} {s['median_peak_rss_mib']:>8.1f} "
+                  f"{'' if own != own else f'{own:.3f}':>8} {fmt_ratio(ratio, 'wall'):>12} "
+                  f"{fmt_ratio(ratio, 'peak_rss'):>11}  {spikes}")
+    print("\nwall, cpu: medians over whole-process runs; RSS: median of the per-run peak RSS "
+          "(a timed-out run: its peak until killed); own s: the tool's own simulation timer; "
+          "peer/myelin > 1: myelin is faster / smaller; >Nx: the peer was killed at the timeout\n")
+    for res in results:
+        for c in res["checks"]:
+            mark = {True: "ok  ", False: "FAIL", None: "note"}[c["ok"]]
+            print(f"  [{mark}] {res['case']:5} {c['what']}: {c['detail']}")
+    print()
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_generate":
+        return generate_main(sys.argv[2:])
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--myelin", type=Path, default=DEFAULT_MYELIN,
+                    help="myelin binary (default: target/release/myelin, built if missing)")
+    ap.add_argument("--no-build", action="store_true", help="never run cargo build")
+    ap.add_argument("--runs", type=int, help="counted runs per tool on ex5, ex15 and small "
+                    "(default 3; 1 with --quick); big is always run once")
+    ap.add_argument("--warmup", type=int, help="uncounted warm-up runs per tool on ex5, ex15 and "
+                    "small (default 1; 0 with --quick)")
+    ap.add_argument("--quick", action="store_true", help="1 run per tool, no warm-up")
+    ap.add_argument("--tools", default="myelin,jnml,eden", help="comma list of myelin,jnml,eden "
+                    "(EDEN runs on the networks only)")
+    ap.add_argument("--cases", default="ex5,ex15,small,big", help="comma list of "
+                    "ex5,ex15,small,big")
+    ap.add_argument("--timeout", type=float, default=600,
+                    help="seconds per run before it is killed and reported as timeout "
+                    "(default 600)")
+    ap.add_argument("--json", type=Path, help="write all results to this JSON file")
+    ap.add_argument("--small", default="10,0.5,200", metavar="N,P,MS",
+                    help="small network: cells, connection probability, simulated ms "
+                    "(default 10,0.5,200)")
+    ap.add_argument("--big", default="1000,0.5,1000", metavar="N,P,MS",
+                    help="big network (default 1000,0.5,1000)")
+    ap.add_argument("--dt", type=float, default=0.025, help="network time step in ms "
+                    "(default 0.025)")
+    ap.add_argument("--seed", type=int, default=123, help="seed of the generated networks "
+                    "(default 123, as in the guide)")
+    ap.add_argument("--workdir", help="where generated workloads go (default $CACHE/bench)")
+    ap.add_argument("--regen", action="store_true", help="regenerate the networks even if cached")
+    ap.add_argument("--jnml-xmx", default="4G", help="java -Xmx for jNeuroML (default 4G)")
+    ap.add_argument("--eden-threads", type=int, default=1, help="OMP_NUM_THREADS for EDEN")
+    ap.add_argument("--rss-method", choices=["auto", "time", "wait4"], default="auto",
+                    help="peak RSS from GNU time's %%M (auto: when present) or wait4's ru_maxrss")
+    ap.add_argument("--keep", action="store_true", help="keep every run's directory")
+    args = ap.parse_args()
+
+    tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    cases_wanted = [c.strip() for c in args.cases.split(",") if c.strip()]
+    if not tools or set(tools) - {"myelin", "jnml", "eden"}:
+        ap.error("--tools takes myelin, jnml and/or eden")
+    if not cases_wanted or set(cases_wanted) - {"ex5", "ex15", "small", "big"}:
+        ap.error("--cases takes ex5, ex15, small and/or big")
+    sizes = {}
+    for name in ("small", "big"):
+        try:
+            n, p, ms = getattr(args, name).split(",")
+            sizes[name] = {"cells": int(n), "p": float(p), "ms": float(ms)}
+        except ValueError:
+            ap.error(f"--{name} takes N,P,MS, e.g. 10,0.5,200")
+    nruns = args.runs or (1 if args.quick else 3)
+    warmup = args.warmup if args.warmup is not None else (0 if args.quick else 1)
+
+    cache = fetch_references()
+    jnml_dir = cache / "jnml"
+    jar = jnml_dir / "jNeuroML.jar"
+    core = jnml_dir / "NeuroML2CoreTypes"
+    (cache / "bench").mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="runs.", dir=cache / "bench"))  # run directories
+    myelin = myelin_sha = None
+    if "myelin" in tools:
+        built = ensure_myelin(args.myelin, not args.no_build)
+        myelin, myelin_sha = snapshot(built, scratch)
+    eden = eden_env = None
+    eden_note = "not requested"
+    if "eden" in tools and {"small", "big"} & set(cases_wanted):
+        eden, shim, eden_note = ensure_eden(cache)
+        if eden is None or shim is None:
+            loud(f"EDEN cannot be used: {eden_note}")
+            tools.remove("eden")
+            eden_note = "UNAVAILABLE: " + eden_note
+        else:
+            eden_env = {"OMP_NUM_THREADS": str(args.eden_threads),
+                        "PATH": f"{shim}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+
+    def jv(*a) -> tuple[list, None]:
+        return jnml_cmd(jar, args.jnml_xmx, *a), None
+
+    cases = []
+    for name, fname in (("ex5", "LEMS_NML2_Ex5_DetCell.xml"),
+                        ("ex15", "LEMS_NML2_Ex15_CaDynamics.xml")):
+        if name not in cases_wanted:
+            continue
+
+        def prep_examples(d: Path) -> Path:
+            for sub in ("LEMSexamples", "examples"):
+                shutil.copytree(jnml_dir / sub, d / sub)
+            (d / "LEMSexamples" / "results").mkdir(exist_ok=True)
+            return d / "LEMSexamples"
+
+        cmds = {"myelin": ([myelin, "run", fname, "-I", core], None),
+                "jnml": jv(fname, "-nogui")}
+        cases.append({"name": name, "file": jnml_dir / "LEMSexamples" / fname,
+                      "prepare": prep_examples, "may_time_out": False,
+                      "tools": [t for t in ("myelin", "jnml") if t in tools],
+                      "nruns": nruns, "warmup": warmup,
+                      "cmds": {t: c for t, c in cmds.items() if t in tools}})
+    workloads = {}
+    for name in ("small", "big"):
+        if name not in cases_wanted:
+            continue
+        wdir, info = ensure_network(cache, args, sizes[name])
+        s = info["summary"]
+        workloads[name] = {"dir": str(wdir), **info}
+
+        def prep_net(d: Path, wdir=wdir, s=s) -> Path:
+            for f in (s["nml"], s["lems"]):
+                shutil.copy2(wdir / f, d / f)
+            return d
+
+        cmds = {"myelin": ([myelin, "run", s["lems"], "-I", core], None),
+                "jnml": jv(s["lems"], "-nogui"),
+                "eden": ([eden, "nml", s["lems"]], eden_env)}
+        order = ("myelin", "jnml", "eden") if name == "small" else ("myelin", "eden", "jnml")
+        cases.append({"name": name, "file": wdir / s["lems"], "prepare": prep_net,
+                      "spike_files": s["spike_files"], "may_time_out": name == "big",
+                      "tools": [t for t in order if t in tools],
+                      "nruns": 1 if name == "big" else nruns,
+                      "warmup": 0 if name == "big" else warmup,
+                      "cmds": {t: c for t, c in cmds.items() if t in tools}})
+
+    env = environment(cache, myelin)
+    env["myelin_source"] = str(args.myelin)
+    env["myelin_sha256"] = myelin_sha
+    env["eden"] = eden_note
+    rss_method = rss_method_available(args.rss_method)
+    env["rss_method"] = rss_method
+    env["spawn_overhead_s"] = spawn_overhead(rss_method)
+    if rss_method == "wait4":
+        loud("peak RSS comes from wait4 (GNU time not used): it cannot be below this script's "
+             "own RSS, so small processes are overstated")
+    for name, w in workloads.items():
+        s = w["summary"]
+        print(f"== {name}: N={s['cells']} ({'+'.join(map(str, s['populations'].values()))}), "
+              f"p={s['p']:g}, {s['connections']} connections, {s['pulse_generators']} "
+              f"pulseGenerators, {s['duration_ms']:g} ms at dt {s['dt_ms']:g} ms "
+              f"({s['steps']} steps)", flush=True)
+    print(f"== benchmarking {', '.join(c['name'] for c in cases)} "
+          f"(runs {nruns}, warm-up {warmup}; big: 1 run; timeout {args.timeout:g}s; "
+          f"{env['cpus']} CPUs, load {env['loadavg'][0]:.2f}; peak RSS via {rss_method}; "
+          f"EDEN: {eden_note})", flush=True)
+    results = []
+    for c in cases:
+        if c["tools"]:
+            results.append(bench_case(c, c["tools"], c["nruns"], c["warmup"], args.timeout,
+                                      rss_method, scratch, args.keep))
+    env["loadavg_end"] = os.getloadavg()
+    print_table(results)
+    for name, w in workloads.items():
+        s = w["summary"]
+        print(f"{name} network: N={s['cells']}, p={s['p']:g}, seed {s['seed']}: "
+              f"{s['connections']} connections, .net.nml {s['nml_bytes'] / 1e6:.2f} MB, "
+              f"in {w['dir']}")
+    if not args.keep:
+        shutil.rmtree(scratch, ignore_errors=True)
+    else:
+        print(f"run directories kept in {scratch}")
+
+    failed = [(r["case"], c) for r in results for c in r["checks"] if c["ok"] is False]
+    if failed:
+        loud("failed checks:\n" + "\n".join(f"  {case}: {c['what']}: {c['detail']}"
+                                            for case, c in failed))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"environment": env, "runs_requested": nruns,
+                                         "warmup": warmup, "timeout_s": args.timeout,
+                                         "workloads": workloads, "results": results},
+                                        indent=1, default=str))
+        print(f"results written to {args.json}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
