@@ -201,7 +201,7 @@ impl<'s> Reader<'s> {
                 let name = self.req(&a, "name");
                 let mut exps = [0i8; 7];
                 for (k, key) in ["m", "l", "t", "i", "k", "n", "j"].iter().enumerate() {
-                    if let Some(v) = n.attribute(*key) {
+                    if let Some(v) = n.attribute(key) {
                         match v.trim().parse::<i8>() {
                             Ok(x) => exps[k] = x,
                             Err(_) => self.diags.push(
@@ -778,22 +778,23 @@ impl<'s> Reader<'s> {
         }
         let tag = n.name().to_string();
         let lems_style = tag == "Component";
-        let (mut id, mut type_attr, mut others) = (None, None, 0);
         // `id` and `type` are the first attributes with those local names, whatever their
         // namespace; the others are those without a namespace (xsi:schemaLocation and the like
         // are not the component's).
+        let (mut id, mut type_attr, mut others) = (None, None, 0);
         for a in n.attributes() {
-            match a.name() {
-                "id" => id = id.or(Some(a)),
-                "type" => type_attr = type_attr.or(Some(a)),
-                _ if a.namespace().is_none() => others += 1,
-                _ => {}
+            if a.name_is("id") {
+                id = id.or(Some(a));
+            } else if a.name_is("type") {
+                type_attr = type_attr.or(Some(a));
+            } else if !a.has_namespace() {
+                others += 1;
             }
         }
         let mut attributes = Vec::with_capacity(others);
         if others > 0 {
             for a in n.attributes() {
-                if a.namespace().is_some() || a.name() == "id" || a.name() == "type" {
+                if a.has_namespace() || a.name_is("id") || a.name_is("type") {
                     continue;
                 }
                 attributes.push(Attribute {
