@@ -82,7 +82,8 @@ enum AttrKind {
     Plain,
     /// `prefix:name="..."`.
     Prefixed,
-    /// `xmlns="..."` or `xmlns:p="..."`: a namespace declaration, not an attribute.
+    /// `xmlns:p="..."`, `xmlns="..."` (or, as roxmltree has it, `q:xmlns="..."`): a namespace
+    /// declaration, not an attribute.
     Declaration,
 }
 
@@ -645,7 +646,10 @@ fn malformed_reference(at: usize) -> Error {
 impl<'s> Builder<'s> {
     /// roxmltree's `row:col` of a byte offset, for the messages that include one.
     fn text_pos(&self, offset: usize) -> String {
-        let offset = offset.min(self.src.len());
+        let mut offset = offset.min(self.src.len());
+        while !self.src.is_char_boundary(offset) {
+            offset -= 1;
+        }
         let before = &self.src[..offset];
         let row = before.bytes().filter(|&b| b == b'\n').count() + 1;
         let col = before.chars().rev().take_while(|&c| c != '\n').count() + 1;
@@ -1127,11 +1131,12 @@ impl<'s> Builder<'s> {
         if flags & T_GT != 0 && self.src[start..end].contains("]]>") {
             return Err(error(end, format!("']]>' at {} is not allowed inside a character data", self.text_pos(end))));
         }
-        let piece = if flags & (T_AMP | T_CR) != 0 {
-            Cow::Owned(self.resolve_text(start, end)?)
-        } else {
-            Cow::Borrowed(&self.src[start..end])
-        };
+        let raw = &self.src[start..end];
+        // Leading whitespace is dropped (see `Node::text`), also when written with `\r\n`.
+        if acc.is_none() && flags & T_AMP == 0 && raw.trim().is_empty() {
+            return Ok(());
+        }
+        let piece = if flags & (T_AMP | T_CR) != 0 { Cow::Owned(self.resolve_text(start, end)?) } else { Cow::Borrowed(raw) };
         if acc.is_none() && piece.trim().is_empty() {
             return Ok(());
         }
