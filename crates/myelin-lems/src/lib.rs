@@ -14,9 +14,6 @@
 mod fs;
 mod read;
 mod resolve;
-mod xml;
-#[cfg(test)]
-mod xml_tests;
 mod write;
 
 pub use fs::{normalise, FileSystem, MemFs, OsFs, MAX_FILE_BYTES};

@@ -3,10 +3,12 @@
 
 use myelin_diag::{Diagnostic, Diagnostics, FileId, Span};
 use myelin_ir::*;
-use crate::xml::{self, Node};
+use roxmltree::Node;
 
 /// Deepest element nesting accepted; deeper documents are refused (a hostile-input guard).
 pub(crate) const MAX_DEPTH: usize = 256;
+/// Most XML nodes accepted in one document.
+pub(crate) const MAX_NODES: u32 = 50_000_000;
 
 /// What one document contributed, before it is merged into the model.
 pub(crate) struct DocItems {
@@ -23,21 +25,27 @@ pub(crate) struct DocItems {
 }
 
 pub(crate) fn read_document(file: FileId, src: &str, diags: &mut Diagnostics) -> Option<DocItems> {
-    let doc = match xml::parse(src) {
+    let opts = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES, ..Default::default() };
+    let doc = match roxmltree::Document::parse_with_options(src, opts) {
         Ok(d) => d,
         Err(e) => {
-            let mut d = Diagnostic::error("malformed-xml", format!("malformed XML: {}", e.message))
-                .at(Span::new(file, e.offset, e.offset + 1));
-            if e.dtd {
+            let pos = e.pos();
+            let offset = match e {
+                // roxmltree reports a DTD at the start of the document; point at the DOCTYPE.
+                roxmltree::Error::DtdDetected => src.find("<!DOCTYPE").unwrap_or(0),
+                _ => offset_of(src, pos.row as usize, pos.col as usize),
+            };
+            let mut d = Diagnostic::error("malformed-xml", xml_error_message(&e)).at(Span::new(file, offset, offset + 1));
+            if matches!(e, roxmltree::Error::DtdDetected) {
                 d = d.with_note("DTDs are refused: they can expand entities without bound and reach outside the document");
             }
             diags.push(d);
             return None;
         }
     };
-    let mut r = Reader { file, diags };
+    let mut r = Reader { file, src, diags };
     let root = doc.root_element();
-    let root_kind = match root.name() {
+    let root_kind = match root.tag_name().name() {
         "Lems" => RootKind::Lems,
         "neuroml" => RootKind::NeuroML,
         other => {
@@ -52,9 +60,9 @@ pub(crate) fn read_document(file: FileId, src: &str, diags: &mut Diagnostics) ->
         root_attributes: root
             .attributes()
             .map(|a| (qualified_attr_name(&a), a.value().to_string()))
-            .chain(root.namespaces().map(|(prefix, uri)| match prefix {
-                Some(p) => (format!("xmlns:{p}"), uri.to_string()),
-                None => ("xmlns".to_string(), uri.to_string()),
+            .chain(root.namespaces().map(|ns| match ns.name() {
+                Some(p) => (format!("xmlns:{p}"), ns.uri().to_string()),
+                None => ("xmlns".to_string(), ns.uri().to_string()),
             }))
             .filter(|(k, _)| !k.is_empty())
             .collect(),
@@ -66,7 +74,7 @@ pub(crate) fn read_document(file: FileId, src: &str, diags: &mut Diagnostics) ->
         components: vec![],
         targets: vec![],
     };
-    // Namespace declarations are not attributes; list them first, keeping the order stable.
+    // roxmltree does not list namespace declarations among attributes; keep order stable.
     items.root_attributes.sort_by(|a, b| b.0.starts_with("xmlns").cmp(&a.0.starts_with("xmlns")));
     items.root_attributes.dedup();
     for child in elements(root) {
@@ -75,20 +83,44 @@ pub(crate) fn read_document(file: FileId, src: &str, diags: &mut Diagnostics) ->
     Some(items)
 }
 
-fn qualified_attr_name(a: &xml::Attr<'_, '_>) -> String {
+fn qualified_attr_name(a: &roxmltree::Attribute<'_, '_>) -> String {
     match a.namespace() {
         Some("http://www.w3.org/2001/XMLSchema-instance") => format!("xsi:{}", a.name()),
         _ => a.name().to_string(),
     }
 }
 
-fn elements<'a, 's>(n: Node<'a, 's>) -> xml::Children<'a, 's> {
-    n.children()
+fn xml_error_message(e: &roxmltree::Error) -> String {
+    // roxmltree's messages end with " at row:col"; we print the position ourselves.
+    let s = e.to_string();
+    let s = match s.rfind(" at ") {
+        Some(k) if s[k + 4..].chars().all(|c| c.is_ascii_digit() || c == ':') => s[..k].to_string(),
+        _ => s,
+    };
+    format!("malformed XML: {s}")
 }
 
-struct Reader<'d> {
+/// Byte offset of a 1-based row and column (in characters).
+fn offset_of(src: &str, row: usize, col: usize) -> usize {
+    let mut offset = 0;
+    for (k, line) in src.split_inclusive('\n').enumerate() {
+        if k + 1 == row {
+            let within: usize = line.chars().take(col.saturating_sub(1)).map(char::len_utf8).sum();
+            return offset + within;
+        }
+        offset += line.len();
+    }
+    src.len()
+}
+
+fn elements<'a, 'i>(n: Node<'a, 'i>) -> impl Iterator<Item = Node<'a, 'i>> {
+    n.children().filter(Node::is_element)
+}
+
+struct Reader<'s> {
     file: FileId,
-    diags: &'d mut Diagnostics,
+    src: &'s str,
+    diags: &'s mut Diagnostics,
 }
 
 /// Attributes of one element, with the ones read so far remembered so leftovers can be reported.
@@ -98,16 +130,18 @@ struct Attrs<'a, 'i> {
 }
 
 impl<'s> Reader<'s> {
-    #[inline]
     fn span(&self, r: std::ops::Range<usize>) -> Span {
-        // Span::new, inlined: offsets fit in u32 (xml::parse refuses larger documents).
-        let clamp = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
-        Span { file: self.file, start: clamp(r.start), end: clamp(r.end.max(r.start)) }
+        Span::new(self.file, r.start, r.end)
     }
 
-    /// Span of an element's (qualified) name, just after `<`.
+    /// Span of an element's name (just after `<`).
     fn name_span(&self, n: Node<'_, '_>) -> Span {
-        self.span(n.name_range())
+        let start = n.range().start + 1;
+        let qlen = n.tag_name().name().len() + n.tag_name().namespace().map_or(0, |_| {
+            // a prefixed name `p:name`: find the colon in the source
+            self.src[start..].find(|c: char| c.is_whitespace() || c == '>' || c == '/').map_or(0, |end| end - n.tag_name().name().len())
+        });
+        Span::new(self.file, start, start + qlen)
     }
 
     fn value_span(&self, n: Node<'_, '_>, name: &str) -> Span {
@@ -126,7 +160,7 @@ impl<'s> Reader<'s> {
             if !allowed.contains(&a.name()) {
                 let d = Diagnostic::error(
                     "unknown-attribute",
-                    format!("`<{}>` has no attribute `{}`", n.name(), a.name()),
+                    format!("`<{}>` has no attribute `{}`", n.tag_name().name(), a.name()),
                 )
                 .at(self.span(a.range_qname()))
                 .with_note(format!("allowed: {}", allowed.join(", ")));
@@ -143,7 +177,7 @@ impl<'s> Reader<'s> {
             None => {
                 let d = Diagnostic::error(
                     "missing-attribute",
-                    format!("`<{}>` needs the attribute `{name}`", a.node.name()),
+                    format!("`<{}>` needs the attribute `{name}`", a.node.tag_name().name()),
                 )
                 .at(self.name_span(a.node));
                 self.diags.push(d);
@@ -177,7 +211,7 @@ impl<'s> Reader<'s> {
     }
 
     fn unknown_element(&mut self, n: Node<'_, '_>, context: &str, allowed: &[&str]) {
-        let d = Diagnostic::error("unknown-element", format!("`<{}>` is not allowed in {context}", n.name()))
+        let d = Diagnostic::error("unknown-element", format!("`<{}>` is not allowed in {context}", n.tag_name().name()))
             .at(self.name_span(n))
             .with_note(format!("expected one of: {}", allowed.join(", ")));
         self.diags.push(d);
@@ -185,7 +219,7 @@ impl<'s> Reader<'s> {
 
     fn top_level(&mut self, n: Node<'_, '_>, root: RootKind, items: &mut DocItems) {
         let span = self.span(n.range());
-        match n.name() {
+        match n.tag_name().name() {
             "Include" if root == RootKind::Lems => {
                 let a = self.check_attrs(n, &["file"]);
                 let file = self.req(&a, "file");
@@ -201,7 +235,7 @@ impl<'s> Reader<'s> {
                 let name = self.req(&a, "name");
                 let mut exps = [0i8; 7];
                 for (k, key) in ["m", "l", "t", "i", "k", "n", "j"].iter().enumerate() {
-                    if let Some(v) = n.attribute(key) {
+                    if let Some(v) = n.attribute(*key) {
                         match v.trim().parse::<i8>() {
                             Ok(x) => exps[k] = x,
                             Err(_) => self.diags.push(
@@ -320,7 +354,7 @@ impl<'s> Reader<'s> {
         ];
         for c in elements(n) {
             let span = self.span(c.range());
-            match c.name() {
+            match c.tag_name().name() {
                 "Parameter" => t.parameters.push(self.named(c, true)),
                 "DerivedParameter" => {
                     let a = self.check_attrs(c, &["name", "dimension", "value", "description"]);
@@ -355,7 +389,7 @@ impl<'s> Reader<'s> {
                     t.children.push(ChildDecl {
                         name: r.name,
                         type_name: r.type_name,
-                        multiple: c.name() == "Children",
+                        multiple: c.tag_name().name() == "Children",
                         description: r.description,
                         span,
                     });
@@ -433,7 +467,7 @@ impl<'s> Reader<'s> {
         ];
         for c in elements(n) {
             let span = self.span(c.range());
-            match c.name() {
+            match c.tag_name().name() {
                 "StateVariable" => {
                     let a = self.check_attrs(c, &["name", "dimension", "exposure", "description"]);
                     d.state_variables.push(StateVariable {
@@ -498,7 +532,7 @@ impl<'s> Reader<'s> {
                         exposure_span: self.value_span(c, "exposure"),
                     };
                     for k in elements(c) {
-                        if k.name() != "Case" {
+                        if k.tag_name().name() != "Case" {
                             self.unknown_element(k, "a `<ConditionalDerivedVariable>`", &["Case"]);
                             continue;
                         }
@@ -545,7 +579,7 @@ impl<'s> Reader<'s> {
 
     fn behaviour(&mut self, c: Node<'_, '_>, body: &mut Behaviour, in_regime: bool) {
         let span = self.span(c.range());
-        match c.name() {
+        match c.tag_name().name() {
             "TimeDerivative" => {
                 let a = self.check_attrs(c, &["variable", "value"]);
                 let variable = self.req(&a, "variable");
@@ -589,7 +623,7 @@ impl<'s> Reader<'s> {
         let mut out = vec![];
         for c in elements(n) {
             let span = self.span(c.range());
-            match c.name() {
+            match c.tag_name().name() {
                 "StateAssignment" => {
                     let a = self.check_attrs(c, &["variable", "value"]);
                     let variable = self.req(&a, "variable");
@@ -605,7 +639,7 @@ impl<'s> Reader<'s> {
                     out.push(Action::Transition { regime: self.req(&a, "regime"), span, at: self.value_span(c, "regime") });
                 }
                 _ => {
-                    let ctx = format!("`<{}>`", n.name());
+                    let ctx = format!("`<{}>`", n.tag_name().name());
                     let allowed: &[&str] = if events_allowed { &["StateAssignment", "EventOut", "Transition"] } else { &["StateAssignment"] };
                     self.unknown_element(c, &ctx, allowed);
                 }
@@ -619,7 +653,7 @@ impl<'s> Reader<'s> {
         const ALLOWED: &[&str] = &["ChildInstance", "MultiInstantiate", "ForEach", "With", "EventConnection", "Tunnel"];
         for c in elements(n) {
             let span = self.span(c.range());
-            match c.name() {
+            match c.tag_name().name() {
                 "ChildInstance" => {
                     let a = self.check_attrs(c, &["component"]);
                     out.push(StructureItem::ChildInstance { component: self.req(&a, "component"), span });
@@ -697,8 +731,8 @@ impl<'s> Reader<'s> {
     fn assigns(&mut self, n: Node<'_, '_>) -> Vec<Assign> {
         let mut out = vec![];
         for c in elements(n) {
-            if c.name() != "Assign" {
-                self.unknown_element(c, &format!("`<{}>`", n.name()), &["Assign"]);
+            if c.tag_name().name() != "Assign" {
+                self.unknown_element(c, &format!("`<{}>`", n.tag_name().name()), &["Assign"]);
                 continue;
             }
             let a = self.check_attrs(c, &["property", "value"]);
@@ -715,7 +749,7 @@ impl<'s> Reader<'s> {
         const ALLOWED: &[&str] = &["Run", "Record", "EventRecord", "DataDisplay", "DataWriter", "EventWriter"];
         for c in elements(n) {
             let span = self.span(c.range());
-            let item = match c.name() {
+            let item = match c.tag_name().name() {
                 "Run" => {
                     let a = self.check_attrs(c, &["component", "variable", "increment", "total"]);
                     SimulationItem::Run {
@@ -776,72 +810,64 @@ impl<'s> Reader<'s> {
             );
             return None;
         }
-        let tag = n.name().to_string();
+        let tag = n.tag_name().name().to_string();
         let lems_style = tag == "Component";
-        // `id` and `type` are the first attributes with those local names, whatever their
-        // namespace; the others are those without a namespace (xsi:schemaLocation and the like
-        // are not the component's).
-        let (mut id, mut type_attr, mut others) = (None, None, 0);
-        for a in n.attributes() {
-            if a.name_is("id") {
-                id = id.or(Some(a));
-            } else if a.name_is("type") {
-                type_attr = type_attr.or(Some(a));
-            } else if !a.has_namespace() {
-                others += 1;
-            }
-        }
-        let mut attributes = Vec::with_capacity(others);
-        if others > 0 {
-            for a in n.attributes() {
-                if a.has_namespace() || a.name_is("id") || a.name_is("type") {
-                    continue;
-                }
-                attributes.push(Attribute {
-                    name: a.name().to_string(),
-                    value: a.value().to_string(),
-                    name_span: self.span(a.range_qname()),
-                    value_span: self.span(a.range_value()),
-                });
-            }
-        }
         let mut c = Component {
-            id: id.map(|a| a.value().to_string()),
+            id: n.attribute("id").map(str::to_string),
             type_name: String::new(),
-            explicit_type: type_attr.is_some(),
+            explicit_type: n.attribute("type").is_some(),
             lems_style,
-            attributes,
+            attributes: vec![],
             children: vec![],
             text: None,
             span: self.span(n.range()),
             name_span: self.name_span(n),
-            id_span: id.map(|a| self.span(a.range_value())),
-            type_span: type_attr.map(|a| self.span(a.range_value())),
+            id_span: n.attribute_node("id").map(|a| self.span(a.range_value())),
+            type_span: n.attribute_node("type").map(|a| self.span(a.range_value())),
             tag,
         };
-        if let Some(t) = type_attr {
-            c.type_name = t.value().to_string();
+        if let Some(t) = n.attribute("type") {
+            c.type_name = t.to_string();
         } else if lems_style {
             self.diags.push(Diagnostic::error("missing-attribute", "`<Component>` needs the attribute `type`").at(c.name_span));
         }
+        for a in n.attributes() {
+            if a.namespace().is_some() || a.name() == "id" || a.name() == "type" {
+                continue;
+            }
+            c.attributes.push(Attribute {
+                name: a.name().to_string(),
+                value: a.value().to_string(),
+                name_span: self.span(a.range_qname()),
+                value_span: self.span(a.range_value()),
+            });
+        }
         if c.tag == "annotation" {
             // RDF and other metadata: kept verbatim, never interpreted.
-            let inner = n.inner_text();
+            let inner = inner_xml(self.src, n);
             c.text = (!inner.trim().is_empty()).then(|| inner.to_string());
             return Some(c);
         }
-        if let Some(text) = n.text().map(str::trim).filter(|t| !t.is_empty()) {
+        let text: String = n.children().filter(|k| k.is_text()).filter_map(|k| k.text()).collect();
+        let text = text.trim();
+        if !text.is_empty() {
             c.text = Some(text.to_string());
         }
-        let count = elements(n).count();
-        if count > 0 {
-            c.children.reserve_exact(count);
-            for k in elements(n) {
-                if let Some(child) = self.component(k, depth + 1) {
-                    c.children.push(child);
-                }
+        for k in elements(n) {
+            if let Some(child) = self.component(k, depth + 1) {
+                c.children.push(child);
             }
         }
         Some(c)
+    }
+}
+
+/// The source text between an element's start and end tags.
+fn inner_xml<'s>(src: &'s str, n: Node<'_, '_>) -> &'s str {
+    let r = n.range();
+    let whole = &src[r.clone()];
+    match (whole.find('>'), whole.rfind("</")) {
+        (Some(open_end), Some(close)) if open_end < close && !whole[..open_end].ends_with('/') => &whole[open_end + 1..close],
+        _ => "",
     }
 }
