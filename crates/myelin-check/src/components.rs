@@ -120,7 +120,7 @@ impl<'m> Cache<'m> {
 
 pub(crate) fn check(ctx: &mut Ctx<'_>) {
     let model = ctx.model;
-    let ids = id_index(model);
+    let ids = std::mem::take(&mut ctx.ids);
     let mut cache = Cache { types: HashMap::default(), is_a: HashMap::default() };
     duplicate_ids(ctx, &model.components, "the document");
     for c in &model.components {
@@ -132,6 +132,7 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
             ctx.push(hint(d, &t.component, ids.keys().copied()));
         }
     }
+    ctx.ids = ids;
 }
 
 fn hint<'a>(d: Diagnostic, name: &str, cands: impl IntoIterator<Item = &'a str>) -> Diagnostic {

@@ -23,7 +23,8 @@ pub use myelin_ir::TypeScope;
 
 /// Checks the whole model; appends what it finds to `diags`.
 pub fn check(model: &Model, diags: &mut Diagnostics) {
-    let mut ctx = Ctx { model, diags, units: model.unit_table() };
+    let ids = components::id_index(model);
+    let mut ctx = Ctx { model, diags, units: model.unit_table(), ids };
     definitions::check(&mut ctx);
     components::check(&mut ctx);
     neuroml::check(&mut ctx);
@@ -33,6 +34,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) model: &'a Model,
     pub(crate) diags: &'a mut Diagnostics,
     pub(crate) units: myelin_units::UnitTable,
+    /// Components by id (see [`components::id_index`]), built once.
+    pub(crate) ids: rustc_hash::FxHashMap<&'a str, &'a myelin_ir::Component>,
 }
 
 impl Ctx<'_> {

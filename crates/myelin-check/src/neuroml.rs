@@ -1,7 +1,6 @@
 //! NeuroML's own rules, beyond what the LEMS core types say (the checks `jnml -validate` runs
 //! through the XSD and its semantic tests).
 
-use crate::components::id_index;
 use crate::Ctx;
 use myelin_diag::Diagnostic;
 use myelin_ir::{Component, Model};
@@ -50,13 +49,13 @@ pub(crate) fn schema_only_attributes(model: &Model, type_name: &str) -> Vec<&'st
 
 pub(crate) fn check(ctx: &mut Ctx<'_>) {
     let model = ctx.model;
-    let ids = id_index(model);
+    let ids = std::mem::take(&mut ctx.ids);
     let mut is_cell: HashMap<&str, bool> = HashMap::default();
     for c in model.all_components() {
         match c.type_name.as_str() {
             "populationList" => population_list_size(ctx, c),
             "morphology" => morphology(ctx, c),
-            "network" | "networkWithTemperature" => network(ctx, c),
+            "network" | "networkWithTemperature" => network(ctx, c, &ids),
             _ => {}
         }
         if *is_cell.entry(c.type_name.as_str()).or_insert_with(|| model.is_a(&c.type_name, "cell")) {
@@ -72,6 +71,7 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
             cell_regions(ctx, c, &ids);
         }
     }
+    ctx.ids = ids;
 }
 
 /// A cell's morphology: its `<morphology>` child, or the top-level one its `morphology=` names.
@@ -170,9 +170,8 @@ fn morphology(ctx: &mut Ctx<'_>, m: &Component) {
 
 /// Populations named by projections, connections and inputs must exist, and cell indices must
 /// be within the population's size.
-fn network(ctx: &mut Ctx<'_>, net: &Component) {
+fn network<'m>(ctx: &mut Ctx<'m>, net: &'m Component, ids: &HashMap<&'m str, &'m Component>) {
     // population id -> segment ids of its cell type (when the cell has a morphology)
-    let ids = id_index(ctx.model);
     let mut pop_segments: HashMap<&str, HashSet<&str>> = HashMap::default();
     for p in net.children.iter().filter(|k| ctx.model.is_a(&k.type_name, "basePopulation")) {
         let (Some(id), Some(comp)) = (p.id.as_deref(), p.attribute("component")) else { continue };
