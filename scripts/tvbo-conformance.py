@@ -423,6 +423,104 @@ def run_one(yaml_path, args, work):
     return res
 
 
+NETWORK_EXPERIMENT = """\
+id: 31
+label: Three coupled Generic2dOscillators
+dynamics:
+  name: Generic2dOscillator
+network:
+  nodes:
+    - {id: 0, state: {V: {value: 0.1}, W: {value: 0.0}}}
+    - {id: 1, state: {V: {value: -0.1}, W: {value: 0.0}}}
+    - {id: 2, state: {V: {value: 0.0}, W: {value: 0.1}}}
+  edges:
+    - {source: 0, target: 1, weight: 0.8}
+    - {source: 1, target: 2, weight: 0.9}
+    - {source: 2, target: 0, weight: 0.6}
+    - {source: 1, target: 0, weight: 0.4}
+  coupling:
+    diff:
+      pre_expression: {rhs: "x_j - x_i"}
+      post_expression: {rhs: "a*gx"}
+      parameters: {a: {value: 0.5}}
+integration:
+  method: euler
+  step_size: 0.05
+  duration: 200.0
+"""
+
+
+def network_check(args, work):
+    """A coupled 3-node network: exports it, runs it in jNeuroML and with `myelin run`, and
+    compares both with an independent forward-Euler integration of the model's YAML (SymPy)
+    with TVB's coupling c_i = a * sum_j w_ij (V_j - V_i).
+
+    jLEMS evaluates the network node by node in document order, and a node reads the value its
+    source node's coupling end last computed: the source's current value when the source comes
+    earlier in the document, its value one step earlier otherwise. The reference does the same.
+    """
+    import numpy as np
+    import sympy as sp
+    import yaml as _yaml
+
+    d = work / "network"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "results").mkdir(exist_ok=True)
+    src = d / "g2d_3node.yaml"
+    src.write_text(NETWORK_EXPERIMENT)
+    xml = d / "g2d_3node.xml"
+    env = dict(os.environ, MYELIN_TVBO_DATABASE=str(args.database))
+    r = subprocess.run([args.myelin, "export", str(src), "-o", str(xml)], capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        return {"status": "failed", "reason": "export failed: " + r.stderr.strip()[:300]}
+    r = subprocess.run(["java", "-jar", str(args.jnml), xml.name, "-nogui"], cwd=d, capture_output=True, text=True, timeout=args.timeout)
+    problem = first_problem(r.stdout + r.stderr)
+    if problem:
+        return {"status": "failed", "reason": "jNeuroML: " + problem}
+    out = d / "results" / "Generic2dOscillator.dat"
+    jn = np.loadtxt(out)
+    jn_copy = d / "jnml.dat"
+    shutil.copy(out, jn_copy)
+    r = subprocess.run([args.myelin, "run", xml.name], cwd=d, capture_output=True, text=True)
+    my = np.loadtxt(out) if r.returncode == 0 else None
+
+    dyn = _yaml.safe_load((args.database / "models" / "Generic2dOscillator.yaml").read_text())
+    params = {k: float(v.get("value", 0.0)) for k, v in dyn["parameters"].items()}
+    V, W, c = sp.symbols("V W c_glob")
+    loc = {**{k: sp.Symbol(k) for k in params}, "V": V, "W": W, "c_glob": c, "local_coupling": sp.Symbol("local_coupling")}
+    params["local_coupling"] = 0.0
+    f = [sp.lambdify((V, W, c), sp.sympify(str(dyn["state_variables"][n]["equation"]["rhs"]), locals=loc).subs(params)) for n in ("V", "W")]
+    edges = [(0, 1, 0.8), (1, 2, 0.9), (2, 0, 0.6), (1, 0, 0.4)]
+    x = np.array([[0.1, 0.0], [-0.1, 0.0], [0.0, 0.1]])
+    dt, steps = 0.05, 4000
+    prev = x.copy()
+    rows = [x.flatten()]
+    for _ in range(steps):
+        new = x.copy()
+        for i in range(3):
+            gx = 0.0
+            for s_, t_, w in edges:
+                if t_ == i:
+                    vj = x[s_, 0] if s_ < i else prev[s_, 0]
+                    gx += w * (vj - x[i, 0])
+            cg = 0.5 * gx
+            new[i, 0] = x[i, 0] + dt * f[0](x[i, 0], x[i, 1], cg)
+            new[i, 1] = x[i, 1] + dt * f[1](x[i, 0], x[i, 1], cg)
+        prev, x = x, new
+        rows.append(x.flatten())
+    ref = np.array(rows)
+    scale = np.maximum(np.ptp(ref, axis=0), 1e-12)
+    dev = float(np.max(np.abs(jn[:, 1:] - ref) / scale))
+    res = {"status": "ran" if dev < args.tolerance else "failed", "rows": len(jn), "euler_max_rel_dev": dev}
+    if my is None:
+        res["myelin_run"] = "failed: " + r.stderr.strip()[:200]
+    else:
+        res["myelin_run"] = "agrees" if my.shape == jn.shape and np.max(np.abs(my - jn)) <= 1e-6 * max(1.0, np.max(np.abs(jn))) else f"differs by {np.max(np.abs(my - jn)):.3g}"
+    if res["status"] != "ran":
+        res["reason"] = f"jNeuroML deviates from the coupled Euler reference by {dev:.2e} of a column's range"
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", default="50ms", help="simulated time per model (default 50ms; '' keeps the model's)")
@@ -430,6 +528,8 @@ def main():
     ap.add_argument("--jnml", default=None, help="jNeuroML jar (default: the reference cache's)")
     ap.add_argument("--only", nargs="*", help="model file stems to run")
     ap.add_argument("--experiments", action="store_true", help="also the experiments of experiments/neuroml/")
+    ap.add_argument("--network", action="store_true",
+                    help="only the coupled 3-node network check (export, jNeuroML, myelin run, Euler reference)")
     ap.add_argument("--json", help="write the per-model results as JSON to this file")
     ap.add_argument("--keep", help="keep the exported files and logs in this directory")
     ap.add_argument("--timeout", type=int, default=300, help="seconds per jNeuroML run")
@@ -473,6 +573,13 @@ def main():
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="myelin-tvbo-"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.network:
+        r = network_check(args, work)
+        print(f"network  coupled 3-node Generic2dOscillator: {r['status']}, {r.get('reason', '')}"
+              f" Euler reference within {r.get('euler_max_rel_dev', float('nan')):.1e}; myelin run {r.get('myelin_run', '-')}")
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        return 0 if r["status"] == "ran" and r.get("myelin_run") == "agrees" else 1
     results = []
     for m in models:
         try:

@@ -151,6 +151,8 @@ const RESERVED_TYPES: &[&str] = &[
     "Parameter",
     "Exposure",
     "Structure",
+    "Coupling",
+    "CouplingEdge",
 ];
 
 /// An event after lowering: its test, its assignments `(target, value, span)`, its port, and
@@ -184,6 +186,8 @@ struct Conv<'a> {
     sec: String,
     type_name: String,
     dvs: Vec<Dv>,
+    /// The coupled network, when the experiment has one with more than one node.
+    net: Option<NetPlan>,
     /// Errors already reported when the conversion started (the reader's).
     start_errors: usize,
     diags: &'a mut Diagnostics,
@@ -251,6 +255,7 @@ impl<'a> Conv<'a> {
             sec,
             type_name,
             dvs: vec![],
+            net: None,
             start_errors,
             diags,
         }
@@ -366,27 +371,7 @@ impl<'a> Conv<'a> {
                 }
             }
         }
-        if let Some(net) = &self.exp.network {
-            if let Some(n) = &net.number_of_nodes
-                && n.value > 1
-            {
-                self.error(
-                    refuse,
-                    format!("the experiment's network has {} nodes; coupled networks are not exported to LEMS yet (only single-node experiments)", n.value),
-                    n.span,
-                );
-            }
-            if let Some(n) = &net.nodes
-                && n.value > 1
-            {
-                self.error(refuse, "the experiment's network lists several nodes; coupled networks are not exported to LEMS yet".into(), n.span);
-            }
-            if let Some(e) = &net.edges
-                && e.value > 0
-            {
-                self.error(refuse, "the experiment's network has edges; coupled networks are not exported to LEMS yet".into(), e.span);
-            }
-        }
+        self.plan_network();
         // Functions without an exact rewrite, reported where they are written.
         let mut eqs: Vec<&Equation> = Vec::new();
         eqs.extend(
@@ -825,7 +810,8 @@ impl<'a> Conv<'a> {
             // A coupling input that is also a state variable or derived variable is that variable.
             let is_var =
                 self.syms.kinds.get(&input.value) != Some(&sema::SymbolKind::CouplingInput);
-            if !is_var && declared.insert(name.clone()) {
+            let coupled = self.net.as_ref().is_some_and(|n| n.inputs.contains(&input.value));
+            if !is_var && !coupled && declared.insert(name.clone()) {
                 ct.parameters.push(named(&name, "none", input.span));
                 values.push((name, "0".into(), input.span));
             }
@@ -888,6 +874,60 @@ impl<'a> Conv<'a> {
                 dimension_span: s.name.span,
                 exposure_span: s.name.span,
             });
+        }
+        // Network mode: each coupled input is `post(gx)`, `gx` the sum of the attached
+        // couplings' weighted `pre` values.
+        if let Some(net) = self.net.clone() {
+            ct.attachments.push(TypedRef {
+                name: "couplings".into(),
+                type_name: COUPLING_TYPE.into(),
+                description: None,
+                span: type_span,
+            });
+            let mut pmap: HashMap<String, String> = HashMap::new();
+            for (p, v) in &net.params {
+                let name = self.fresh(&format!("cpl_{p}"));
+                ct.parameters.push(named(&name, "none", type_span));
+                values.push((name.clone(), format_f64(*v), type_span));
+                pmap.insert(p.clone(), name);
+            }
+            for (k, input) in net.inputs.iter().enumerate() {
+                let gx = self.fresh(&format!("gx_{k}"));
+                dynamics.derived_variables.push(DerivedVariable {
+                    name: gx.clone(),
+                    dimension: "none".into(),
+                    exposure: None,
+                    value: None,
+                    select: Some(format!("couplings[*]/wpre_{k}")),
+                    select_span: Some(type_span),
+                    reduce: Some(Reduce::Add),
+                    required: None,
+                    span: type_span,
+                    dimension_span: type_span,
+                    exposure_span: type_span,
+                });
+                let post = myelin_expr::substitute(&net.post, &|v| {
+                    if v == "gx" {
+                        Some(Expr::var(&gx))
+                    } else {
+                        pmap.get(v).map(|n| Expr::var(n))
+                    }
+                });
+                let value = self.expression(&post, type_span)?;
+                dynamics.derived_variables.push(DerivedVariable {
+                    name: self.lems_name(input),
+                    dimension: "none".into(),
+                    exposure: None,
+                    value: Some(value),
+                    select: None,
+                    select_span: None,
+                    reduce: None,
+                    required: None,
+                    span: type_span,
+                    dimension_span: type_span,
+                    exposure_span: type_span,
+                });
+            }
         }
         for v in plain {
             let DvBody::Plain(e) = &v.body else { continue };
@@ -1159,8 +1199,8 @@ impl<'a> Conv<'a> {
             m.component_types.insert(t.name.clone(), t);
         }
         let split = matches!(opts.layout, Layout::Split { .. });
-        if split {
-            for t in network_types(at(dyn_file)) {
+        if split || self.net.is_some() {
+            for t in network_types(at(dyn_file), self.net.is_some()) {
                 m.component_types.insert(t.name.clone(), t);
             }
         }
@@ -1184,7 +1224,68 @@ impl<'a> Conv<'a> {
             .collect();
         m.components.push(inst);
 
-        let (target, prefix) = if split {
+        let mut columns: Vec<(String, String)> =
+            sv_names.iter().map(|n| (n.clone(), n.clone())).collect();
+        let net_plan = self.net.clone();
+        let (target, prefix) = if let Some(plan) = &net_plan {
+            let span = at(dyn_file);
+            let ctype = self.coupling_type(plan, &sv_names, span)?;
+            m.component_types.insert(ctype.name.clone(), ctype);
+            m.component_types.insert(EDGE_TYPE.into(), edge_type(span));
+            let inst_attrs = m.components.last().map(|c| c.attributes.clone()).unwrap_or_default();
+            for (role, id) in [("0", "coupling_source"), ("1", "coupling_target")] {
+                let mut c = component(Some(id), "Component", COUPLING_TYPE, true, span);
+                c.explicit_type = true;
+                c.attributes = vec![attribute("role", role, span)];
+                for (p, v) in &plan.params {
+                    c.attributes.push(attribute(&format!("cpl_{p}"), &format_f64(*v), span));
+                }
+                m.components.push(c);
+            }
+            let mut net = component(Some("net"), "Component", "Network", true, at(net_file));
+            net.explicit_type = true;
+            columns.clear();
+            for (i, (node_id, state)) in plan.nodes.iter().enumerate() {
+                let node_inst = format!("{instance}_node{i}");
+                let mut c = component(Some(&node_inst), "Component", &self.type_name, true, span);
+                c.explicit_type = true;
+                c.attributes = inst_attrs.clone();
+                for (sv, v) in state {
+                    if let Some(k) = d.state_variables.iter().position(|s| &s.name.value == sv) {
+                        let init = &init_names[k];
+                        for a in c.attributes.iter_mut().filter(|a| &a.name == init) {
+                            a.value = format_f64(*v);
+                        }
+                    }
+                }
+                m.components.push(c);
+                let mut pop = component(Some(&format!("pop{i}")), "Component", "Population", true, doc_span);
+                pop.explicit_type = true;
+                pop.attributes = vec![
+                    attribute("component", &node_inst, doc_span),
+                    attribute("size", "1", doc_span),
+                ];
+                net.children.push(pop);
+                for name in &sv_names {
+                    let _ = node_id;
+                    columns.push((format!("{name}_{i}"), format!("pop{i}[0]/{name}")));
+                }
+            }
+            for (k, (src, dst, w)) in plan.edges.iter().enumerate() {
+                let mut e = component(Some(&format!("edge{k}")), "Component", EDGE_TYPE, true, doc_span);
+                e.explicit_type = true;
+                e.attributes = vec![
+                    attribute("source", &format!("pop{src}[0]"), doc_span),
+                    attribute("target", &format!("pop{dst}[0]"), doc_span),
+                    attribute("weight", &format_f64(*w), doc_span),
+                    attribute("sourceEnd", "coupling_source", doc_span),
+                    attribute("targetEnd", "coupling_target", doc_span),
+                ];
+                net.children.push(e);
+            }
+            m.components.push(net);
+            ("net".to_string(), String::new())
+        } else if split {
             let mut net = component(Some("net"), "Component", "Network", true, at(net_file));
             net.explicit_type = true;
             let mut pop = component(Some("pop0"), "Component", "Population", true, doc_span);
@@ -1213,9 +1314,9 @@ impl<'a> Conv<'a> {
         ];
         let mut of = component(Some("of1"), "OutputFile", "OutputFile", false, doc_span);
         of.attributes = vec![attribute("fileName", &output_file, doc_span)];
-        for name in &sv_names {
-            let mut col = component(Some(name), "OutputColumn", "OutputColumn", false, doc_span);
-            col.attributes = vec![attribute("quantity", &format!("{prefix}{name}"), doc_span)];
+        for (id, quantity) in &columns {
+            let mut col = component(Some(id), "OutputColumn", "OutputColumn", false, doc_span);
+            col.attributes = vec![attribute("quantity", &format!("{prefix}{quantity}"), doc_span)];
             of.children.push(col);
         }
         sim.children.push(of);
@@ -1226,7 +1327,7 @@ impl<'a> Conv<'a> {
             instance,
             simulation: sim_id,
             output_file,
-            columns: sv_names,
+            columns: columns.into_iter().map(|c| c.0).collect(),
         };
         Some((m, names))
     }
@@ -1582,7 +1683,7 @@ fn simulation_types(span: Span) -> Vec<ComponentType> {
 
 /// A minimal network of populations, defined inline so the split files need no NeuroML
 /// core types: `Network` holds `Population`s, each instantiating `size` copies of a component.
-fn network_types(span: Span) -> Vec<ComponentType> {
+fn network_types(span: Span, with_edges: bool) -> Vec<ComponentType> {
     let mut net = ComponentType::new("Network", span);
     net.children = vec![ChildDecl {
         name: "populations".into(),
@@ -1591,6 +1692,15 @@ fn network_types(span: Span) -> Vec<ComponentType> {
         description: None,
         span,
     }];
+    if with_edges {
+        net.children.push(ChildDecl {
+            name: "edges".into(),
+            type_name: EDGE_TYPE.into(),
+            multiple: true,
+            description: None,
+            span,
+        });
+    }
     let mut pop = ComponentType::new("Population", span);
     pop.parameters = vec![named("size", "none", span)];
     pop.component_references = vec![ComponentReference {
@@ -1609,4 +1719,352 @@ fn network_types(span: Span) -> Vec<ComponentType> {
         }],
     });
     vec![net, pop]
+}
+
+/// The coupling component type: one instance at each end of every edge.
+const COUPLING_TYPE: &str = "Coupling";
+/// The edge component type: a `Tunnel` between two nodes carrying a weight.
+const EDGE_TYPE: &str = "CouplingEdge";
+
+/// A coupled network, as the LEMS export writes it.
+#[derive(Clone, Debug)]
+struct NetPlan {
+    /// Node ids and their initial-value overrides (TVBO state-variable names).
+    nodes: Vec<(String, Vec<(String, f64)>)>,
+    /// `(source, target, weight)`, node indices.
+    edges: Vec<(usize, usize, f64)>,
+    /// The coupling's parameters (TVBO names) and values.
+    params: Vec<(String, f64)>,
+    /// The coupling variables (TVBO state-variable names), in order.
+    cvars: Vec<String>,
+    /// One `pre` per output, over `x_i_<k>`, `x_j_<k>` (k indexing `cvars`) and the parameters.
+    pre: Vec<Expr>,
+    /// `post`, over `gx` and the parameters.
+    post: Expr,
+    /// The model's coupling inputs the outputs feed, one per output (TVBO names).
+    inputs: Vec<String>,
+}
+
+/// TVB's standard coupling functions, from their definitions: name, parameters, pre, post.
+const BUILTIN_COUPLINGS: &[(&str, &[(&str, f64)], &str, &str)] = &[
+    ("Linear", &[("a", 0.00390625), ("b", 0.0)], "x_j", "a*gx + b"),
+    ("Scaling", &[("a", 1.0)], "x_j", "a*gx"),
+    ("Difference", &[("a", 0.1)], "x_j - x_i", "a*gx"),
+    ("KuramotoCoupling", &[("a", 1.0)], "sin(x_j - x_i)", "a*gx/N"),
+    ("Kuramoto", &[("a", 1.0)], "sin(x_j - x_i)", "a*gx/N"),
+    (
+        "Sigmoidal",
+        &[("cmin", -1.0), ("cmax", 1.0), ("midpoint", 0.0), ("a", 1.0), ("sigma", 230.0)],
+        "x_j",
+        "cmin + (cmax - cmin)/(1.0 + exp(-a*((gx - midpoint)/sigma)))",
+    ),
+    (
+        "SigmoidalJansenRit",
+        &[("cmin", 0.0), ("cmax", 0.005), ("midpoint", 6.0), ("r", 0.56), ("a", 1.0)],
+        "cmin + (cmax - cmin)/(1.0 + exp(r*(midpoint - (x_j_0 - x_j_1))))",
+        "a*gx",
+    ),
+];
+
+impl Conv<'_> {
+    /// Reads the experiment's network and coupling into a [`NetPlan`], refusing what the LEMS
+    /// export cannot represent (delays, several couplings, inputs that do not match).
+    fn plan_network(&mut self) {
+        let exp = self.exp;
+        let Some(net) = &exp.network else { return };
+        let refuse = "export-refused";
+        let model = self.model();
+        let n_nodes = if !net.node_list.is_empty() {
+            net.node_list.len()
+        } else {
+            net.number_of_nodes.as_ref().map_or(1, |n| n.value.max(1) as usize)
+        };
+        if n_nodes <= 1 && net.edge_list.is_empty() {
+            return;
+        }
+        let net_span = net.span.unwrap_or(self.d.name.span);
+        // Delays: LEMS has no delayed continuous coupling.
+        for e in &net.edge_list {
+            if let Some(dl) = &e.delay
+                && dl.value != 0.0
+            {
+                self.diags.push(
+                    Diagnostic::error(refuse, format!("edge delays are not exported to LEMS: this edge has delay {}; LEMS (jLEMS) has no delayed continuous coupling, so an experiment with conduction delays cannot be exported (remove the delays, or simulate it with TVBO)", format_f64(dl.value)))
+                        .at(dl.span),
+                );
+                return;
+            }
+        }
+        // Node ids → indices.
+        let ids: Vec<String> = if net.node_list.is_empty() {
+            (0..n_nodes).map(|k| k.to_string()).collect()
+        } else {
+            net.node_list.iter().map(|n| n.id.clone()).collect()
+        };
+        let mut edges = Vec::new();
+        if net.edge_list.is_empty() {
+            // `number_of_nodes` only: all-to-all with weight 1, no self-connections.
+            for i in 0..n_nodes {
+                for j in 0..n_nodes {
+                    if i != j {
+                        edges.push((j, i, 1.0));
+                    }
+                }
+            }
+        } else {
+            for e in &net.edge_list {
+                let find = |x: &Option<At<String>>| {
+                    x.as_ref().and_then(|x| ids.iter().position(|id| *id == x.value))
+                };
+                let (Some(s), Some(t)) = (find(&e.source), find(&e.target)) else {
+                    self.error(refuse, "this edge's `source` or `target` is not the id of a node of the network".into(), e.span);
+                    return;
+                };
+                edges.push((s, t, e.weight.as_ref().map_or(1.0, |w| w.value)));
+            }
+        }
+        // The coupling: the network's, else the experiment's, else TVB's Linear with a = 1.
+        let used: Vec<&str> = net.edge_list.iter().filter_map(|e| e.coupling.as_ref().map(|c| c.value.as_str())).collect();
+        let mut distinct = used.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() > 1 {
+            self.error(refuse, format!("the network's edges use {} different couplings ({}); the LEMS export supports one coupling function per network", distinct.len(), distinct.join(", ")), net_span);
+            return;
+        }
+        let spec = match distinct.first() {
+            Some(name) => net.couplings.iter().find(|c| c.name.value == *name),
+            None => net.couplings.first(),
+        }
+        .or(exp.coupling_spec.as_ref());
+        let parse = |t: &str| myelin_expr::parse(t, myelin_expr::Dialect::Sympy).ok();
+        let (mut params, mut pre, mut post): (Vec<(String, f64)>, Option<Expr>, Option<Expr>) = (vec![], None, None);
+        let builtin_name = spec.map(|c| {
+            c.iri.as_ref().map(|i| i.value.trim_start_matches("tvbo:").to_string()).unwrap_or_else(|| c.name.value.clone())
+        });
+        let builtin = builtin_name.as_deref().and_then(|n| {
+            BUILTIN_COUPLINGS.iter().find(|b| b.0 == n || spec.is_some_and(|c| c.name.value == b.0))
+        });
+        if let Some((_, ps, pr, po)) = builtin {
+            params = ps.iter().map(|(n, v)| (n.to_string(), *v)).collect();
+            pre = parse(pr);
+            post = parse(po);
+        }
+        match spec {
+            None => {
+                params = vec![("a".into(), 1.0), ("b".into(), 0.0)];
+                pre = parse("x_j");
+                post = parse("a*gx + b");
+                self.diags.push(Diagnostic::warning("lems-default-coupling", "the experiment's network names no coupling; the LEMS export couples its nodes linearly (`c = sum_j w_ij x_j`)").at(net_span));
+            }
+            Some(c) => {
+                if let Some(f) = c.function.as_ref().and_then(|f| f.parsed.clone()) {
+                    pre = Some(myelin_expr::substitute(&f, &|v| (v == "x").then(|| Expr::var("x_j"))));
+                    post = parse("gx");
+                }
+                if let Some(e) = c.pre.as_ref().and_then(|e| e.parsed.clone()) {
+                    pre = Some(e);
+                }
+                if let Some(e) = c.post.as_ref().and_then(|e| e.parsed.clone()) {
+                    post = Some(e);
+                }
+                for (name, v) in &c.parameters {
+                    match params.iter_mut().find(|(n, _)| *n == name.value) {
+                        Some(p) => p.1 = *v,
+                        None => params.push((name.value.clone(), *v)),
+                    }
+                }
+                if pre.is_none() {
+                    pre = parse("x_j");
+                }
+                if post.is_none() {
+                    if c.pre.is_some() || c.function.is_some() {
+                        post = parse("gx");
+                    } else {
+                        self.error(refuse, format!("coupling `{}` has no `pre_expression`/`post_expression` and is not one of TVB's standard couplings (Linear, Scaling, Difference, KuramotoCoupling, Sigmoidal, SigmoidalJansenRit)", c.name.value), c.span);
+                        return;
+                    }
+                }
+            }
+        }
+        let (Some(pre), Some(post)) = (pre, post) else { return };
+        if !params.iter().any(|(n, _)| n == "N") && (pre.free_vars().iter().chain(post.free_vars().iter()).any(|v| v == "N")) {
+            params.push(("N".into(), n_nodes as f64));
+        }
+        // Coupling variables.
+        let d = self.d;
+        let mut cvars: Vec<String> = spec.map(|c| c.incoming_states.iter().map(|s| s.value.clone()).collect()).unwrap_or_default();
+        if cvars.is_empty() {
+            cvars = d.state_variables.iter().filter(|s| s.coupling_variable).map(|s| s.name.value.clone()).collect();
+        }
+        if cvars.is_empty() {
+            cvars = d.state_variables.iter().take(1).map(|s| s.name.value.clone()).collect();
+        }
+        for c in &cvars {
+            if d.state_variable(c).is_none() {
+                self.error(refuse, format!("the coupling reads `{c}`, which is not a state variable of {model}"), spec.map_or(net_span, |s| s.span));
+                return;
+            }
+        }
+        // Outputs: one for an indexed pre (x_j[k]), else one per coupling variable.
+        let pnames: HashSet<String> = params.iter().map(|p| p.0.clone()).collect();
+        let indexed = pre.free_vars().iter().any(|v| v.starts_with("x_j_") || v.starts_with("x_i_"));
+        let mut pres = Vec::new();
+        let outputs = if indexed { 1 } else { cvars.len() };
+        for k in 0..outputs {
+            let e = myelin_expr::substitute(&pre, &|v| {
+                if indexed {
+                    return None;
+                }
+                match v {
+                    "x_i" => Some(Expr::var(&format!("x_i_{k}"))),
+                    "x_j" => Some(Expr::var(&format!("x_j_{k}"))),
+                    _ => None,
+                }
+            });
+            // `<sv>_i` / `<sv>_j` for the coupling variables.
+            let e = myelin_expr::substitute(&e, &|v| {
+                for (m, c) in cvars.iter().enumerate() {
+                    if v == format!("{c}_j") {
+                        return Some(Expr::var(&format!("x_j_{m}")));
+                    }
+                    if v == format!("{c}_i") {
+                        return Some(Expr::var(&format!("x_i_{m}")));
+                    }
+                }
+                None
+            });
+            for v in e.free_vars() {
+                let ok = pnames.contains(&v)
+                    || v.strip_prefix("x_j_").or_else(|| v.strip_prefix("x_i_")).and_then(|k| k.parse::<usize>().ok()).is_some_and(|k| k < cvars.len());
+                if !ok {
+                    self.error(refuse, format!("the coupling's pre-expression uses `{v}`, which is neither a coupling parameter nor x_i/x_j of a coupling variable ({})", cvars.join(", ")), spec.map_or(net_span, |s| s.span));
+                    return;
+                }
+            }
+            pres.push(e);
+        }
+        for v in post.free_vars() {
+            if v != "gx" && !pnames.contains(&v) {
+                self.error(refuse, format!("the coupling's post-expression uses `{v}`, which is neither `gx` nor a coupling parameter"), spec.map_or(net_span, |s| s.span));
+                return;
+            }
+        }
+        let inputs: Vec<String> = d
+            .coupling_inputs
+            .iter()
+            .filter(|c| !c.local)
+            .flat_map(|c| c.symbols().into_iter().map(|s| s.value.clone()))
+            .filter(|n| self.syms.kinds.get(n) == Some(&sema::SymbolKind::CouplingInput))
+            .collect();
+        if inputs.len() < outputs {
+            self.error(refuse, format!("{model} has {} global coupling input(s) but the coupling delivers {outputs} value(s) (one per coupling variable: {}); they must match", inputs.len(), cvars.join(", ")), net_span);
+            return;
+        }
+        let inputs: Vec<String> = inputs.into_iter().take(outputs).collect();
+        let nodes = if net.node_list.is_empty() {
+            ids.iter().map(|i| (i.clone(), vec![])).collect()
+        } else {
+            net.node_list.iter().map(|n| (n.id.clone(), n.state.iter().map(|(k, v)| (k.value.clone(), *v)).collect())).collect()
+        };
+        self.net = Some(NetPlan { nodes, edges, params, cvars, pre: pres, post, inputs });
+    }
+
+    /// The `Coupling` component type: attached at both ends of an edge (a `Tunnel`), each end
+    /// exposing its node's coupling variables; the target end (`role` 1) computes
+    /// `weight * pre(x_i, x_j)` from its own node's variables and its peer's.
+    fn coupling_type(&mut self, plan: &NetPlan, _sv_names: &[String], span: Span) -> Option<ComponentType> {
+        let mut ct = ComponentType::new(COUPLING_TYPE, span);
+        ct.description = Some("TVBO coupling: c_i = post(sum_j w_ij * pre(x_i, x_j)); one instance at each end of an edge".into());
+        ct.properties.push(Property { name: "weight".into(), dimension: "none".into(), default_value: Some("0".into()), span });
+        ct.parameters.push(named("role", "none", span));
+        for (p, _) in &plan.params {
+            ct.parameters.push(named(&format!("cpl_{p}"), "none", span));
+        }
+        let req: Vec<String> = plan.cvars.iter().map(|c| self.lems_name(c)).collect();
+        for r in &req {
+            ct.requirements.push(named(r, "none", span));
+        }
+        ct.instance_requirements.push(TypedRef { name: "peer".into(), type_name: COUPLING_TYPE.into(), description: None, span });
+        let dv = |name: String, value: Option<Expression>, select: Option<String>, exposed: bool| DerivedVariable {
+            exposure: exposed.then(|| name.clone()),
+            name,
+            dimension: "none".into(),
+            value,
+            select,
+            select_span: None,
+            reduce: None,
+            required: None,
+            span,
+            dimension_span: span,
+            exposure_span: span,
+        };
+        let mut dvs = Vec::new();
+        for (k, r) in req.iter().enumerate() {
+            ct.exposures.push(named(&format!("xs_{k}"), "none", span));
+            dvs.push(dv(format!("xs_{k}"), Some(self.parse_lems(r, span)?), None, true));
+            dvs.push(dv(format!("xj_{k}"), None, Some(format!("peer/xs_{k}")), false));
+        }
+        for (k, pre) in plan.pre.iter().enumerate() {
+            let e = myelin_expr::substitute(pre, &|v| {
+                if let Some(m) = v.strip_prefix("x_j_").and_then(|m| m.parse::<usize>().ok()) {
+                    return Some(Expr::var(&format!("xj_{m}")));
+                }
+                if let Some(m) = v.strip_prefix("x_i_").and_then(|m| m.parse::<usize>().ok()) {
+                    return req.get(m).map(|r| Expr::var(r));
+                }
+                plan.params.iter().any(|p| p.0 == v).then(|| Expr::var(&format!("cpl_{v}")))
+            });
+            let e = Expr::binary(BinaryOp::Mul, Expr::binary(BinaryOp::Mul, Expr::var("role"), Expr::var("weight")), e);
+            let value = self.expression(&e, span)?;
+            ct.exposures.push(named(&format!("wpre_{k}"), "none", span));
+            dvs.push(dv(format!("wpre_{k}"), Some(value), None, true));
+        }
+        ct.dynamics = Some(myelin_ir::Dynamics {
+            simultaneous: false,
+            state_variables: vec![],
+            derived_variables: dvs,
+            conditional_derived_variables: vec![],
+            body: Behaviour::default(),
+            regimes: vec![],
+            kinetic_schemes: vec![],
+            span,
+        });
+        Some(ct)
+    }
+}
+
+/// `CouplingEdge`: connects `source` to `target` (paths from the network) through a `Tunnel`
+/// that attaches `sourceEnd` to the source and `targetEnd` to the target, each seeing the other
+/// as `peer`, and sets the edge's weight on both.
+fn edge_type(span: Span) -> ComponentType {
+    let mut t = ComponentType::new(EDGE_TYPE, span);
+    t.parameters.push(named("weight", "none", span));
+    t.paths = vec![named("source", "", span), named("target", "", span)];
+    for r in ["sourceEnd", "targetEnd"] {
+        t.component_references.push(ComponentReference {
+            name: r.into(),
+            type_name: COUPLING_TYPE.into(),
+            local: None,
+            description: None,
+            span,
+        });
+    }
+    let (value, _) = Expression::lems("weight", span);
+    t.structure = Some(Structure {
+        items: vec![
+            StructureItem::With { instance: Some("source".into()), list: None, index: None, as_name: "a".into(), span },
+            StructureItem::With { instance: Some("target".into()), list: None, index: None, as_name: "b".into(), span },
+            StructureItem::Tunnel(Tunnel {
+                name: "peer".into(),
+                end_a: "a".into(),
+                end_b: "b".into(),
+                component_a: "sourceEnd".into(),
+                component_b: "targetEnd".into(),
+                assigns: vec![Assign { property: "weight".into(), value, span }],
+                span,
+            }),
+        ],
+    });
+    t
 }

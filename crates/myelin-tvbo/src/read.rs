@@ -49,6 +49,7 @@ pub(crate) fn document(
             dynamics_by_name: false,
             network: None,
             coupling: None,
+            coupling_spec: None,
             integration: Integration::default(),
             bare: true,
             file,
@@ -63,9 +64,9 @@ pub(crate) fn document(
         None => Integration::default(),
     };
     let network = get(text, entries, "network").map(|n| r.network(n));
-    let coupling = get(text, entries, "coupling")
-        .filter(|n| !n.is_null())
-        .map(|n| n.span);
+    let coupling_node = get(text, entries, "coupling").filter(|n| !n.is_null());
+    let coupling = coupling_node.map(|n| n.span);
+    let coupling_spec = coupling_node.and_then(|n| r.experiment_coupling(n));
     let Some(dyn_node) = get(text, entries, "dynamics") else {
         r.diags.push(
             Diagnostic::error(
@@ -118,6 +119,7 @@ pub(crate) fn document(
         dynamics_by_name: by_name,
         network,
         coupling,
+        coupling_spec,
         integration,
         bare: false,
         file,
@@ -1043,8 +1045,135 @@ impl Reader<'_> {
             && !v.is_null()
         {
             out.coupling = Some(k.span);
+            let mut list = Vec::new();
+            self.named_items(v, "`coupling`", |r, name, fs, span| {
+                list.push(r.coupling(name, fs, span));
+            });
+            out.couplings = list;
+        }
+        if let Some(Kind::Seq(items)) = get(self.text, entries, "nodes").map(|n| &n.kind) {
+            for (k, item) in items.iter().enumerate() {
+                let Some(fs) = item.entries() else { continue };
+                let id = get(self.text, fs, "id")
+                    .and_then(|n| n.scalar_text(self.text))
+                    .unwrap_or_else(|| k.to_string());
+                let mut state = Vec::new();
+                if let Some(st) = get(self.text, fs, "state").and_then(|n| n.entries()) {
+                    for (sk, sv) in st {
+                        let value = match sv.entries() {
+                            Some(e) => get(self.text, e, "value").and_then(|n| n.as_f64()),
+                            None => sv.as_f64(),
+                        };
+                        if let Some(v) = value {
+                            state.push((At::new(key_name(self.text, sk), sk.span), v));
+                        }
+                    }
+                }
+                out.node_list.push(NetworkNode { id, state, span: item.span });
+            }
+        }
+        if let Some(Kind::Seq(items)) = get(self.text, entries, "edges").map(|n| &n.kind) {
+            for item in items {
+                let Some(fs) = item.entries() else { continue };
+                let text_of = |key: &str| {
+                    get(self.text, fs, key)
+                        .and_then(|n| n.scalar_text(self.text).map(|s| At::new(s, n.span)))
+                };
+                let (source, target, coupling) = (text_of("source"), text_of("target"), text_of("coupling"));
+                let weight = self.opt_number(fs, "weight");
+                let delay = self.opt_number(fs, "delay");
+                out.edge_list.push(Edge { source, target, weight, delay, coupling, span: item.span });
+            }
         }
         out
+    }
+
+    /// An experiment-level `coupling:`: one coupling (`{name: .., pre_expression: ..}`), or a
+    /// mapping of names to couplings (the first is used).
+    fn experiment_coupling(&mut self, n: &Node) -> Option<Coupling> {
+        let entries = n.entries()?;
+        let single = ["name", "pre_expression", "post_expression", "parameters", "incoming_states", "iri", "delayed", "coupling_function"]
+            .iter()
+            .any(|k| get(self.text, entries, k).is_some());
+        if single {
+            let name = get(self.text, entries, "name")
+                .and_then(|v| v.scalar_text(self.text).map(|s| At::new(s, v.span)))
+                .unwrap_or_else(|| At::new("coupling".to_string(), n.span));
+            return Some(self.coupling(name, entries, n.span));
+        }
+        let mut list = Vec::new();
+        self.named_items(n, "`coupling`", |r, name, fs, span| {
+            list.push(r.coupling(name, fs, span));
+        });
+        list.into_iter().next()
+    }
+
+    fn coupling(&mut self, name: At<String>, fs: &[(Node, Node)], span: Span) -> Coupling {
+        let iri = self.opt_at_string(fs, "iri");
+        let eq = |r: &mut Self, key: &str| -> Option<Equation> {
+            let n = get(r.text, fs, key)?;
+            let n = match n.entries() {
+                Some(e) => get(r.text, e, "rhs")?,
+                None => n,
+            };
+            let text = n.scalar_text(r.text)?;
+            let rewritten = index_to_suffix(&text);
+            let offsets = if rewritten == text { r.offsets_of(n, &text) } else { None };
+            Some(r.parse_equation(rewritten, n.span, offsets))
+        };
+        let pre = eq(self, "pre_expression");
+        let post = eq(self, "post_expression");
+        let function = eq(self, "coupling_function");
+        let mut parameters = Vec::new();
+        let mut collect = |r: &mut Self, n: &Node| {
+            if let Some(ps) = n.entries() {
+                for (k, v) in ps {
+                    let value = match v.entries() {
+                        Some(e) => get(r.text, e, "value").and_then(|n| n.as_f64()),
+                        None => v.as_f64(),
+                    };
+                    if let Some(x) = value {
+                        parameters.push((At::new(key_name(r.text, k), k.span), x));
+                    }
+                }
+            }
+        };
+        if let Some(p) = get(self.text, fs, "parameters") {
+            collect(self, p);
+        }
+        if let Some(cf) = get(self.text, fs, "coupling_function").and_then(|n| n.entries())
+            && let Some(p) = get(self.text, cf, "parameters")
+        {
+            collect(self, p);
+        }
+        let mut incoming_states = Vec::new();
+        for key in ["incoming_states", "local_states"] {
+            if !incoming_states.is_empty() {
+                break;
+            }
+            match get(self.text, fs, key).map(|n| &n.kind) {
+                Some(Kind::Seq(items)) => {
+                    for it in items {
+                        if let Some(t) = it.scalar_text(self.text) {
+                            incoming_states.push(At::new(t, it.span));
+                        }
+                    }
+                }
+                Some(_) => {
+                    if let Some(n) = get(self.text, fs, key)
+                        && let Some(t) = n.scalar_text(self.text)
+                    {
+                        incoming_states.push(At::new(t, n.span));
+                    }
+                }
+                None => {}
+            }
+        }
+        let delayed = get(self.text, fs, "delayed").and_then(|n| match n.kind {
+            Kind::Bool(b) => Some(At::new(b, n.span)),
+            _ => None,
+        });
+        Coupling { name, iri, pre, post, function, parameters, incoming_states, delayed, span }
     }
 }
 
@@ -1107,4 +1236,29 @@ fn trimmed(s: &str, offset: usize) -> (usize, usize) {
     let a = offset + lead;
     let b = (offset + s.len() - trail).max(a);
     (a, b)
+}
+
+/// `x_j[0]` → `x_j_0`: TVBO indexes the coupling variables of a multi-variable coupling.
+fn index_to_suffix(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let b = text.as_bytes();
+    let mut k = 0;
+    while k < b.len() {
+        if b[k] == b'[' && k > 0 && (b[k - 1].is_ascii_alphanumeric() || b[k - 1] == b'_') {
+            let end = text[k..].find(']').map(|e| k + e);
+            if let Some(e) = end {
+                let inner = text[k + 1..e].trim();
+                if !inner.is_empty() && inner.bytes().all(|c| c.is_ascii_digit()) {
+                    out.push('_');
+                    out.push_str(inner);
+                    k = e + 1;
+                    continue;
+                }
+            }
+        }
+        let ch = text[k..].chars().next().unwrap_or(' ');
+        out.push(ch);
+        k += ch.len_utf8();
+    }
+    out
 }

@@ -241,6 +241,53 @@ pub struct Network {
     /// Span of `coupling`, when the network declares one.
     pub coupling: Option<Span>,
     pub span: Option<Span>,
+    /// The `nodes` entries, in order.
+    pub node_list: Vec<NetworkNode>,
+    /// The `edges` entries, in order.
+    pub edge_list: Vec<Edge>,
+    /// The couplings the network names (`coupling: {name: {...}}`), in order.
+    pub couplings: Vec<Coupling>,
+}
+
+/// One entry of `network.nodes`.
+#[derive(Clone, Debug)]
+pub struct NetworkNode {
+    /// The node's `id` as written (a number or a string); its index when absent.
+    pub id: String,
+    /// `state: {V: {value: 0.1}}`: initial values for this node.
+    pub state: Vec<(At<String>, f64)>,
+    pub span: Span,
+}
+
+/// One entry of `network.edges`: a connection from `source` to `target`.
+#[derive(Clone, Debug)]
+pub struct Edge {
+    pub source: Option<At<String>>,
+    pub target: Option<At<String>>,
+    pub weight: Option<At<f64>>,
+    pub delay: Option<At<f64>>,
+    /// The coupling the edge uses, by name.
+    pub coupling: Option<At<String>>,
+    pub span: Span,
+}
+
+/// A TVBO `Coupling`: `c_i = post(sum_j w_ij * pre(x_i, x_j))`, with `gx` the weighted sum.
+#[derive(Clone, Debug)]
+pub struct Coupling {
+    pub name: At<String>,
+    pub iri: Option<At<String>>,
+    /// `pre_expression`: in terms of `x_i`, `x_j` (or `x_j[k]`), `<sv>_i`, `<sv>_j` and the
+    /// coupling's parameters. Indexed `x_j[k]` is read as `x_j_k`.
+    pub pre: Option<Equation>,
+    /// `post_expression`: in terms of `gx` and the coupling's parameters.
+    pub post: Option<Equation>,
+    /// `coupling_function: {rhs}`: a function of `x` applied to each source's value.
+    pub function: Option<Equation>,
+    pub parameters: Vec<(At<String>, f64)>,
+    /// `incoming_states` (or `local_states`): the state variables the coupling reads.
+    pub incoming_states: Vec<At<String>>,
+    pub delayed: Option<At<bool>>,
+    pub span: Span,
 }
 
 /// A TVBO `SimulationExperiment`, or a bare model file wrapped as one.
@@ -256,6 +303,8 @@ pub struct Experiment {
     pub network: Option<Network>,
     /// Span of an experiment-level `coupling:`.
     pub coupling: Option<Span>,
+    /// The experiment-level coupling (`coupling: {name: .., pre_expression: ..}`), as read.
+    pub coupling_spec: Option<Coupling>,
     pub integration: Integration,
     /// True when the file was a bare `Dynamics` rather than an experiment.
     pub bare: bool,

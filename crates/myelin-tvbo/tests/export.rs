@@ -548,7 +548,26 @@ fn unreadable_input_is_a_diagnostic() {
 }
 
 #[test]
-fn coupled_networks_are_refused_for_now() {
+fn coupled_networks_need_a_coupling_input_and_no_delays() {
+    // A model without coupling inputs cannot be coupled.
     let yaml = "dynamics:\n  name: X\n  state_variables:\n    v: {equation: {rhs: '-v'}}\nnetwork:\n  number_of_nodes: 3\n";
-    assert_eq!(problems(yaml), [(6, 20, "export-refused")]);
+    let codes: Vec<&str> = problems(yaml).iter().map(|p| p.2).collect();
+    assert!(codes.contains(&"export-refused"), "{codes:?}");
+    // Delays are refused, at the delay.
+    let yaml = "dynamics:\n  name: X\n  coupling_inputs: {c: {}}\n  state_variables:\n    v: {equation: {rhs: '-v + c'}}\nnetwork:\n  nodes: [{id: 0}, {id: 1}]\n  edges:\n    - {source: 0, target: 1, weight: 0.5, delay: 2.0}\n";
+    assert_eq!(problems(yaml), [(9, 50, "export-refused")]);
+}
+
+#[test]
+fn coupled_network_exports_coupling_and_edges() {
+    let yaml = "dynamics:\n  name: X\n  coupling_inputs: {c: {}}\n  state_variables:\n    v: {equation: {rhs: '-v + c'}, initial_value: 1}\nnetwork:\n  nodes: [{id: 0}, {id: 1}, {id: 2}]\n  edges:\n    - {source: 0, target: 1, weight: 0.5}\n    - {source: 2, target: 1, weight: 0.25}\n  coupling:\n    lin: {pre_expression: {rhs: x_j}, post_expression: {rhs: 'a*gx'}, parameters: {a: {value: 2}}}\n";
+    let m = export(yaml);
+    assert!(m.component_types.contains_key("Coupling"));
+    assert!(m.component_types.contains_key("CouplingEdge"));
+    let ct = &m.component_types["X"];
+    let dy = ct.dynamics.as_ref().unwrap();
+    assert!(dy.derived_variables.iter().any(|d| d.name == "c"));
+    assert!(!ct.parameters.iter().any(|p| p.name == "c"));
+    let net = m.components.iter().find(|c| c.id.as_deref() == Some("net")).unwrap();
+    assert_eq!(net.children.len(), 5);
 }
