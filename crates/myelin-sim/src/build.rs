@@ -64,8 +64,8 @@ pub struct Simulation<'m> {
     /// Event recorders: (instance, out port) → (file, id).
     pub(crate) event_taps: FxHashMap<(u32, u32), Vec<(usize, usize)>>,
     pub(crate) rng: JavaRandom,
-    /// Scratch stack for expression evaluation.
-    pub(crate) stack: Vec<f64>,
+    /// Scratch row for recording.
+    pub(crate) row: Vec<f64>,
     pub(crate) ids: FxHashMap<&'m str, &'m Component>,
     units: myelin_units::UnitTable,
 }
@@ -117,7 +117,7 @@ impl<'m> Simulation<'m> {
             columns: vec![],
             event_taps: FxHashMap::default(),
             rng: JavaRandom::new(0),
-            stack: Vec::with_capacity(64),
+            row: vec![],
             ids,
             units,
         };
@@ -227,7 +227,7 @@ impl<'m> Simulation<'m> {
         {
             let t = &self.types[ty as usize];
             for (slot, e) in &t.derived_parameters {
-                vars[*slot as usize] = e.eval(&vars, &mut self.stack, &mut || 0.0);
+                vars[*slot as usize] = e.eval(&vars, &mut || 0.0);
             }
         }
         let id = self.insts.len() as u32;

@@ -11,7 +11,23 @@ pub(crate) enum Op {
     Slot(u32),
     Neg,
     Not,
+    /// `a op b` with both operands on the stack.
     Bin(BinaryOp),
+    Add,
+    Sub,
+    Mul,
+    Div,
+    /// `top op slot` / `top op constant`: the right operand folded into the instruction.
+    AddS(u32),
+    SubS(u32),
+    MulS(u32),
+    DivS(u32),
+    AddC(f64),
+    SubC(f64),
+    MulC(f64),
+    DivC(f64),
+    BinS(BinaryOp, u32),
+    BinC(BinaryOp, f64),
     /// A one-argument function.
     Call1(fn(f64) -> f64),
     /// `random(x)`: x times a draw from the generator.
@@ -23,24 +39,221 @@ pub(crate) enum Op {
     Jump(u32),
     /// Replace the top with 1.0 or 0.0 by its truth.
     Truth,
+    /// Pop into a slot (blocks only).
+    Store(u32),
 }
+
+/// Deepest stack the fast evaluator handles (deeper programs use the tree walk).
+const DEPTH: usize = 24;
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Program {
     ops: Vec<Op>,
     /// Functions called through `Op::CallN` (rare: Min, Max, atan2, erf, Heaviside...).
     others: Vec<Func>,
+    /// The most values the program keeps on the stack besides the top.
+    depth: usize,
 }
 
 fn truth(x: f64) -> bool {
     x != 0.0 && !x.is_nan()
 }
 
+/// The interpreter loop, shared by [`Program::eval`] (read-only slots) and [`Program::exec`]
+/// (a block that stores into slots): the top of the stack lives in `acc`, the rest in a
+/// fixed array.
+macro_rules! interpret {
+    ($self:ident, $v:ident, $rng:ident, $k:ident, $x:ident, $store:block) => {{
+        let mut st = [0.0f64; DEPTH];
+            let mut sp = 0usize; // values in `st`
+            let mut acc = f64::NAN;
+            let ops = &$self.ops[..];
+            let mut pc = 0;
+            while let Some(op) = ops.get(pc) {
+                pc += 1;
+                match *op {
+                    Op::Const(x) => {
+                        st[sp] = acc;
+                        sp += 1;
+                        acc = x;
+                    }
+                    Op::Slot(k) => {
+                        st[sp] = acc;
+                        sp += 1;
+                        acc = $v[k as usize];
+                    }
+                    Op::AddS(k) => acc += $v[k as usize],
+                    Op::SubS(k) => acc -= $v[k as usize],
+                    Op::MulS(k) => acc *= $v[k as usize],
+                    Op::DivS(k) => acc /= $v[k as usize],
+                    Op::AddC(c) => acc += c,
+                    Op::SubC(c) => acc -= c,
+                    Op::MulC(c) => acc *= c,
+                    Op::DivC(c) => acc /= c,
+                    Op::BinS(op, k) => acc = myelin_expr::apply_binary(op, acc, $v[k as usize]),
+                    Op::BinC(op, c) => acc = myelin_expr::apply_binary(op, acc, c),
+                    Op::Add => {
+                        sp -= 1;
+                        acc = st[sp] + acc;
+                    }
+                    Op::Sub => {
+                        sp -= 1;
+                        acc = st[sp] - acc;
+                    }
+                    Op::Mul => {
+                        sp -= 1;
+                        acc = st[sp] * acc;
+                    }
+                    Op::Div => {
+                        sp -= 1;
+                        acc = st[sp] / acc;
+                    }
+                    Op::Bin(op) => {
+                        sp -= 1;
+                        acc = myelin_expr::apply_binary(op, st[sp], acc);
+                    }
+                    Op::Neg => acc = -acc,
+                    Op::Not => acc = if truth(acc) { 0.0 } else { 1.0 },
+                    Op::Truth => acc = if truth(acc) { 1.0 } else { 0.0 },
+                    Op::Call1(g) => acc = g(acc),
+                    Op::Random => acc *= $rng(),
+                    Op::CallN(f, n) => {
+                        // The arguments: `n - 1` in the array, the last in `acc`.
+                        let n = n as usize;
+                        let mut args = [0.0f64; 8];
+                        if n == 0 {
+                            st[sp] = acc;
+                            sp += 1;
+                            acc = myelin_expr::apply_func(&$self.others[f], &[]);
+                        } else if n <= args.len() {
+                            let at = sp + 1 - n;
+                            args[..n - 1].copy_from_slice(&st[at..sp]);
+                            args[n - 1] = acc;
+                            sp = at;
+                            acc = myelin_expr::apply_func(&$self.others[f], &args[..n]);
+                        } else {
+                            let at = sp + 1 - n;
+                            let mut many: Vec<f64> = st[at..sp].to_vec();
+                            many.push(acc);
+                            sp = at;
+                            acc = myelin_expr::apply_func(&$self.others[f], &many);
+                        }
+                    }
+                    Op::JumpIfFalse(target) => {
+                        let x = acc;
+                        sp -= 1;
+                        acc = st[sp];
+                        if !truth(x) {
+                            pc = target as usize;
+                        }
+                    }
+                    Op::Jump(target) => pc = target as usize,
+                    Op::Store(k) => {
+                        let $k = k;
+                        let $x = acc;
+                        $store
+                        sp -= 1;
+                        acc = st[sp];
+                    }
+                }
+            }
+        acc
+    }};
+}
+
 impl Program {
     pub(crate) fn compile(e: &CExpr) -> Program {
         let mut p = Program::default();
         p.emit(e);
+        p.depth = p.max_depth();
         p
+    }
+
+    /// One program computing several derived variables in order: `(slot, cases)` where each
+    /// case is `(condition, value)`, the first whose condition is missing or true giving the
+    /// value (NaN when none does), stored into `slot` before the next is computed. The same
+    /// operations, in the same order, as evaluating each expression by itself.
+    pub(crate) fn block(items: &[(u32, Vec<(Option<&CExpr>, &CExpr)>)]) -> Program {
+        let mut p = Program::default();
+        for (slot, cases) in items {
+            match cases.as_slice() {
+                [(None, value)] => p.emit(value),
+                _ => {
+                    let mut to_end = vec![];
+                    for (cond, val) in cases {
+                        let jf = cond.map(|c| {
+                            p.emit(c);
+                            p.ops.push(Op::JumpIfFalse(0));
+                            p.ops.len() - 1
+                        });
+                        p.emit(val);
+                        to_end.push(p.ops.len());
+                        p.ops.push(Op::Jump(0));
+                        if let Some(jf) = jf {
+                            p.ops[jf] = Op::JumpIfFalse(p.ops.len() as u32);
+                        }
+                    }
+                    p.ops.push(Op::Const(f64::NAN));
+                    let end = p.ops.len() as u32;
+                    for k in to_end {
+                        p.ops[k] = Op::Jump(end);
+                    }
+                }
+            }
+            p.ops.push(Op::Store(*slot));
+        }
+        p.depth = p.max_depth();
+        p
+    }
+
+    /// Stack slots used below the top (the top lives in a register).
+    fn max_depth(&self) -> usize {
+        // Straight-line depth bound: every push counts, ignoring pops on jumps' other paths
+        // (an over-estimate is safe).
+        let mut d: isize = 0;
+        let mut m: isize = 0;
+        for op in &self.ops {
+            d += match op {
+                Op::Const(_) | Op::Slot(_) => 1,
+                Op::Bin(_) | Op::Add | Op::Sub | Op::Mul | Op::Div | Op::JumpIfFalse(_) | Op::Store(_) => -1,
+                Op::CallN(_, n) => 1 - *n as isize,
+                _ => 0,
+            };
+            m = m.max(d);
+        }
+        m.max(1) as usize
+    }
+
+    /// A binary operation whose right operand was just pushed: fold a slot or constant push
+    /// into the operation.
+    fn push_bin(&mut self, op: BinaryOp, right_start: usize) {
+        if right_start + 1 == self.ops.len() {
+            let last = self.ops[right_start];
+            let fused = match (last, op) {
+                (Op::Slot(k), BinaryOp::Add) => Some(Op::AddS(k)),
+                (Op::Slot(k), BinaryOp::Sub) => Some(Op::SubS(k)),
+                (Op::Slot(k), BinaryOp::Mul) => Some(Op::MulS(k)),
+                (Op::Slot(k), BinaryOp::Div) => Some(Op::DivS(k)),
+                (Op::Slot(k), op) => Some(Op::BinS(op, k)),
+                (Op::Const(c), BinaryOp::Add) => Some(Op::AddC(c)),
+                (Op::Const(c), BinaryOp::Sub) => Some(Op::SubC(c)),
+                (Op::Const(c), BinaryOp::Mul) => Some(Op::MulC(c)),
+                (Op::Const(c), BinaryOp::Div) => Some(Op::DivC(c)),
+                (Op::Const(c), op) => Some(Op::BinC(op, c)),
+                _ => None,
+            };
+            if let Some(f) = fused {
+                self.ops[right_start] = f;
+                return;
+            }
+        }
+        self.ops.push(match op {
+            BinaryOp::Add => Op::Add,
+            BinaryOp::Sub => Op::Sub,
+            BinaryOp::Mul => Op::Mul,
+            BinaryOp::Div => Op::Div,
+            op => Op::Bin(op),
+        });
     }
 
     fn emit(&mut self, e: &CExpr) {
@@ -76,8 +289,9 @@ impl Program {
             }
             CExpr::Bin(op, a, b) => {
                 self.emit(a);
+                let right = self.ops.len();
                 self.emit(b);
-                self.ops.push(Op::Bin(*op));
+                self.push_bin(*op, right);
             }
             CExpr::Call(f, args) => {
                 for a in args {
@@ -135,66 +349,19 @@ impl Program {
         }
     }
 
-    /// Evaluates against an instance's slots; `stack` is scratch space reused between calls.
-    pub(crate) fn eval(&self, v: &[f64], stack: &mut Vec<f64>, rng: &mut dyn FnMut() -> f64) -> f64 {
-        stack.clear();
-        let ops = &self.ops;
-        let mut pc = 0;
-        while pc < ops.len() {
-            match ops[pc] {
-                Op::Const(x) => stack.push(x),
-                Op::Slot(k) => stack.push(v[k as usize]),
-                Op::Neg => {
-                    if let Some(x) = stack.last_mut() {
-                        *x = -*x;
-                    }
-                }
-                Op::Not => {
-                    if let Some(x) = stack.last_mut() {
-                        *x = if truth(*x) { 0.0 } else { 1.0 };
-                    }
-                }
-                Op::Truth => {
-                    if let Some(x) = stack.last_mut() {
-                        *x = if truth(*x) { 1.0 } else { 0.0 };
-                    }
-                }
-                Op::Bin(op) => {
-                    let b = stack.pop().unwrap_or(f64::NAN);
-                    let a = stack.pop().unwrap_or(f64::NAN);
-                    stack.push(myelin_expr::apply_binary(op, a, b));
-                }
-                Op::Call1(g) => {
-                    if let Some(x) = stack.last_mut() {
-                        *x = g(*x);
-                    }
-                }
-                Op::Random => {
-                    if let Some(x) = stack.last_mut() {
-                        *x *= rng();
-                    }
-                }
-                Op::CallN(f, n) => {
-                    let at = stack.len().saturating_sub(n as usize);
-                    let r = myelin_expr::apply_func(&self.others[f], &stack[at..]);
-                    stack.truncate(at);
-                    stack.push(r);
-                }
-                Op::JumpIfFalse(target) => {
-                    let x = stack.pop().unwrap_or(f64::NAN);
-                    if !truth(x) {
-                        pc = target as usize;
-                        continue;
-                    }
-                }
-                Op::Jump(target) => {
-                    pc = target as usize;
-                    continue;
-                }
-            }
-            pc += 1;
-        }
-        stack.pop().unwrap_or(f64::NAN)
+    /// Whether the fast evaluator can run this program.
+    pub(crate) fn fits(&self) -> bool {
+        self.depth < DEPTH && !self.ops.is_empty()
+    }
+
+    /// Evaluates against an instance's slots.
+    pub(crate) fn eval(&self, v: &[f64], rng: &mut dyn FnMut() -> f64) -> f64 {
+        interpret!(self, v, rng, _k, _x, {})
+    }
+
+    /// Runs a block (see [`Program::block`]), storing into `v`.
+    pub(crate) fn exec(&self, v: &mut [f64], rng: &mut dyn FnMut() -> f64) {
+        interpret!(self, v, rng, k, x, { v[k as usize] = x });
     }
 }
 
@@ -208,8 +375,8 @@ mod tests {
         let names = ["a", "b", "c"];
         let c = compile(&e, &|n| names.iter().position(|x| *x == n).map(|k| k as u32)).unwrap();
         let p = Program::compile(&c);
-        let mut stack = vec![];
-        (c.eval(vars, &mut || 0.25), p.eval(vars, &mut stack, &mut || 0.25))
+        assert!(p.fits());
+        (c.eval(vars, &mut || 0.25), p.eval(vars, &mut || 0.25))
     }
 
     #[test]
@@ -224,6 +391,8 @@ mod tests {
             "Min(a, b, c) + Max(a, c) + atan2(a, b) + Heaviside(a - a) + Abs(-c)",
             "~(a > b) + sign(a - b) + erf(a) + floor(c / b)",
             "random(a) * 2",
+            "a - (b - c) / (a * (b + 2)) ** c - 3 / a + (b > 2) * 4",
+            "exp((a - b) / c) * (1 - c) / (2 + b) - log(Abs(a) + 1) / (a + b + c)",
         ] {
             for vars in [[1.0, 2.0, 3.0], [5.0, -1.0, 0.5], [0.0, 0.0, 0.0]] {
                 let (t, b) = both(src, &vars);
@@ -240,16 +409,22 @@ pub(crate) struct Code {
     #[cfg_attr(not(debug_assertions), allow(dead_code))]
     pub(crate) tree: CExpr,
     program: Program,
+    /// Whether `program` fits the fast evaluator (else the tree walk runs).
+    fast: bool,
 }
 
 impl Code {
     pub(crate) fn new(tree: CExpr) -> Code {
         let program = Program::compile(&tree);
-        Code { tree, program }
+        let fast = program.fits();
+        Code { tree, program, fast }
     }
 
-    pub(crate) fn eval(&self, v: &[f64], stack: &mut Vec<f64>, rng: &mut dyn FnMut() -> f64) -> f64 {
-        let x = self.program.eval(v, stack, rng);
+    pub(crate) fn eval(&self, v: &[f64], rng: &mut dyn FnMut() -> f64) -> f64 {
+        if !self.fast {
+            return self.tree.eval(v, rng);
+        }
+        let x = self.program.eval(v, rng);
         // Debug builds (every test run) check the program against the reference tree walk,
         // except where a second evaluation would draw different random numbers.
         #[cfg(debug_assertions)]

@@ -50,6 +50,21 @@ fn b(x: bool) -> f64 {
 }
 
 impl CExpr {
+    /// Calls `f` with every slot the expression reads; returns whether it draws `random()`.
+    pub(crate) fn visit_slots(&self, f: &mut dyn FnMut(u32)) -> bool {
+        match self {
+            CExpr::Const(_) => false,
+            CExpr::Slot(k) => {
+                f(*k);
+                false
+            }
+            CExpr::Neg(x) | CExpr::Not(x) => x.visit_slots(f),
+            CExpr::Bin(_, a, b) => a.visit_slots(f) | b.visit_slots(f),
+            CExpr::Call(func, args) => args.iter().fold(*func == Func::Random, |r, a| a.visit_slots(f) | r),
+            CExpr::Piecewise(cases) => cases.iter().fold(false, |r, (v, c)| v.visit_slots(f) | c.visit_slots(f) | r),
+        }
+    }
+
     /// Evaluates against an instance's slots; `rng` gives U[0,1) for `random()`.
     pub(crate) fn eval(&self, v: &[f64], rng: &mut dyn FnMut() -> f64) -> f64 {
         match self {

@@ -6,6 +6,7 @@ use crate::cexpr::{compile, CompileError};
 use crate::SimError;
 use myelin_ir::{Action, Behaviour, Dynamics, Model, Reduce, TypeScope};
 use rustc_hash::FxHashMap;
+use std::rc::Rc;
 
 /// What fills a slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,10 +50,10 @@ pub(crate) struct Select {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct CBehaviour {
     pub(crate) rates: Vec<(u32, Code)>,
-    pub(crate) conditions: Vec<(Code, Vec<CAction>)>,
+    pub(crate) conditions: Vec<(Code, Rc<[CAction]>)>,
     /// By in-port index.
-    pub(crate) on_events: Vec<(u32, Vec<CAction>)>,
-    pub(crate) on_entry: Vec<CAction>,
+    pub(crate) on_events: Vec<(u32, Rc<[CAction]>)>,
+    pub(crate) on_entry: Rc<[CAction]>,
 }
 
 #[derive(Clone, Debug)]
@@ -74,7 +75,7 @@ pub(crate) struct CType {
     pub(crate) derived: Vec<Derive>,
     pub(crate) selects: Vec<Select>,
     pub(crate) body: CBehaviour,
-    pub(crate) on_start: Vec<CAction>,
+    pub(crate) on_start: Rc<[CAction]>,
     pub(crate) regimes: Vec<CRegime>,
     /// Regime names, known before any action is compiled (transitions name them).
     pub(crate) regime_names: Vec<String>,
@@ -87,6 +88,8 @@ pub(crate) struct CType {
     /// at the end of the Euler update, before the regime acts (jLEMS's
     /// `synchronizeExposures`).
     pub(crate) exposed_slots: Vec<u32>,
+    /// Per slot: whether it is in `exposed_slots`.
+    pub(crate) exposed_mask: Vec<bool>,
     pub(crate) kinetic_schemes: Vec<myelin_ir::KineticScheme>,
     pub(crate) simultaneous: bool,
 }
@@ -128,7 +131,7 @@ pub(crate) fn compile_type(model: &Model, name: &str) -> Result<CType, SimError>
         derived: vec![],
         selects: vec![],
         body: CBehaviour::default(),
-        on_start: vec![],
+        on_start: Rc::from(vec![]),
         regimes: vec![],
         regime_names: vec![],
         initial_regime: None,
@@ -136,6 +139,7 @@ pub(crate) fn compile_type(model: &Model, name: &str) -> Result<CType, SimError>
         out_ports: vec![],
         exposures: FxHashMap::default(),
         exposed_slots: vec![],
+        exposed_mask: vec![],
         kinetic_schemes: dynamics.map(|d| d.kinetic_schemes.clone()).unwrap_or_default(),
         simultaneous: dynamics.is_some_and(|d| d.simultaneous),
     };
@@ -219,6 +223,10 @@ pub(crate) fn compile_type(model: &Model, name: &str) -> Result<CType, SimError>
     let mut exposed: Vec<u32> = t.exposures.values().copied().collect();
     exposed.sort_unstable();
     exposed.dedup();
+    t.exposed_mask = vec![false; t.slot_names.len()];
+    for &s in &exposed {
+        t.exposed_mask[s as usize] = true;
+    }
     t.exposed_slots = exposed;
     let c = |t: &CType, e: &myelin_ir::Expression| -> Result<Code, SimError> {
         let parsed = e.parsed.as_ref().ok_or_else(|| err(&t.name, format!("expression `{}` did not parse", e.text)))?;
@@ -331,10 +339,11 @@ fn compile_dynamics(t: &mut CType, d: &Dynamics, c: &impl Fn(&CType, &myelin_ir:
     // Ports and regime names are known; compile behaviour.
     t.regime_names = d.regimes.iter().map(|r| r.name.clone()).collect();
     t.body = compile_behaviour(t, &d.body, c)?;
+    let mut on_start = vec![];
     for s in &d.body.on_start {
-        let a = compile_actions(t, &s.actions, c)?;
-        t.on_start.extend(a);
+        on_start.extend(compile_actions(t, &s.actions, c)?);
     }
+    t.on_start = on_start.into();
     for (k, r) in d.regimes.iter().enumerate() {
         let body = compile_behaviour(t, &r.body, c)?;
         t.regimes.push(CRegime { body });
@@ -355,15 +364,17 @@ fn compile_behaviour(t: &CType, b: &Behaviour, c: &impl Fn(&CType, &myelin_ir::E
         out.rates.push((slot, c(t, &td.value)?));
     }
     for oc in &b.on_conditions {
-        out.conditions.push((c(t, &oc.test)?, compile_actions(t, &oc.actions, c)?));
+        out.conditions.push((c(t, &oc.test)?, compile_actions(t, &oc.actions, c)?.into()));
     }
     for oe in &b.on_events {
         let port = t.in_ports.iter().position(|p| *p == oe.port).ok_or_else(|| err(&t.name, format!("no in port `{}`", oe.port)))?;
-        out.on_events.push((port as u32, compile_actions(t, &oe.actions, c)?));
+        out.on_events.push((port as u32, compile_actions(t, &oe.actions, c)?.into()));
     }
+    let mut on_entry = vec![];
     for oe in &b.on_entry {
-        out.on_entry.extend(compile_actions(t, &oe.actions, c)?);
+        on_entry.extend(compile_actions(t, &oe.actions, c)?);
     }
+    out.on_entry = on_entry.into();
     Ok(out)
 }
 

@@ -18,6 +18,7 @@ mod bytecode;
 mod cexpr;
 mod ctype;
 mod kinetic;
+mod plan;
 mod rng;
 mod run;
 

@@ -2,6 +2,7 @@
 
 use crate::build::Simulation;
 use crate::ctype::{CAction, Derive};
+use crate::plan::{InstPlan, Link, Plan};
 use myelin_diag::Span;
 use myelin_ir::Reduce;
 
@@ -51,17 +52,35 @@ impl Simulation<'_> {
         let n = self.steps();
         let mut queue: Vec<Pending> = vec![];
         let mut t = 0.0;
-        self.initialize();
+        let plan = Plan::new(self);
+        self.initialize(&plan.full);
         self.record(sink, t);
         t += dt;
+        // Full steps until the static slots have settled (see `crate::plan`), then fast ones.
+        let mut frozen = false;
+        let (mut before, mut after) = (vec![], vec![]);
+        plan.snapshot(self, &mut before);
+        let mut ready: Vec<Pending> = vec![];
         for step in 1..=n {
             // Delayed events due by now.
             let due = queue.partition_point(|p| p.time <= t);
-            let ready: Vec<Pending> = queue.drain(..due).collect();
-            for p in ready {
-                self.deliver(p.target, p.port, t, &mut queue, sink);
+            if due > 0 {
+                ready.clear();
+                ready.extend(queue.drain(..due));
+                for k in 0..ready.len() {
+                    let p = ready[k];
+                    self.deliver(p.target, p.port, t, &mut queue, sink);
+                }
             }
-            self.advance(self.root, t, dt, &mut queue, sink);
+            let (steps, order) = if frozen { (&plan.fast, &plan.fast_order) } else { (&plan.full, &plan.full_order) };
+            for &i in order {
+                self.advance(&steps[i as usize], i, t, dt, &mut queue, sink);
+            }
+            if !frozen && step <= 64 {
+                plan.snapshot(self, &mut after);
+                frozen = after == before;
+                std::mem::swap(&mut before, &mut after);
+            }
             self.record(sink, t);
             if step % 1000 == 0 {
                 sink.progress(step, n);
@@ -71,13 +90,14 @@ impl Simulation<'_> {
         sink.progress(n, n);
     }
 
-    fn record(&self, sink: &mut dyn Sink, t: f64) {
-        let mut values = Vec::new();
+    fn record(&mut self, sink: &mut dyn Sink, t: f64) {
+        let mut values = std::mem::take(&mut self.row);
         for (k, cols) in self.columns.iter().enumerate() {
             values.clear();
             values.extend(cols.iter().map(|&(i, s, scale)| self.seen(i, s) / scale));
             sink.row(k, t, &values);
         }
+        self.row = values;
     }
 
     /// Start values, in jLEMS's order: an instance runs its `OnStart` (without derived
@@ -85,38 +105,32 @@ impl Simulation<'_> {
     /// initializes its children again, and runs `OnStart` a third time. Idempotent assignments
     /// (the usual `v = v0`) end the same either way; this order also lets an `OnStart` read
     /// derived variables computed from children (a cell's `initMembPot`).
-    fn initialize(&mut self) {
-        self.init_instance(self.root, 0);
+    fn initialize(&mut self, plan: &[InstPlan]) {
+        self.init_instance(plan, self.root, 0);
     }
 
-    fn init_instance(&mut self, i: u32, depth: usize) {
-        self.init_self(i, false);
+    fn init_instance(&mut self, plan: &[InstPlan], i: u32, depth: usize) {
+        self.init_self(plan, i, false);
         if depth < 64 {
-            self.init_children(i, depth);
-            self.init_self(i, true);
-            self.init_children(i, depth);
+            self.init_children(plan, i, depth);
+            self.init_self(plan, i, true);
+            self.init_children(plan, i, depth);
         }
-        self.init_self(i, true);
+        self.init_self(plan, i, true);
     }
 
-    fn init_children(&mut self, i: u32, depth: usize) {
-        let n = self.insts[i as usize].children.len();
-        for k in 0..n {
-            let c = self.insts[i as usize].children[k];
-            self.init_instance(c, depth + 1);
-        }
-        let n = self.insts[i as usize].multi.len();
-        for k in 0..n {
-            let c = self.insts[i as usize].multi[k];
-            self.init_instance(c, depth + 1);
+    fn init_children(&mut self, plan: &[InstPlan], i: u32, depth: usize) {
+        for &c in &plan[i as usize].children {
+            self.init_instance(plan, c, depth + 1);
         }
     }
 
-    fn init_self(&mut self, i: u32, with_derived: bool) {
+    fn init_self(&mut self, plan: &[InstPlan], i: u32, with_derived: bool) {
         let ty = self.insts[i as usize].ty as usize;
-        self.pull_requirements(i);
+        let p = &plan[i as usize];
+        self.pull_requirements(i, &p.pulls);
         if with_derived {
-            self.derive(i);
+            self.derive(i, p);
         }
         let actions = self.types[ty].on_start.clone();
         self.assign_all(i, &actions);
@@ -124,7 +138,7 @@ impl Simulation<'_> {
             let entry = self.types[ty].regimes[r as usize].body.on_entry.clone();
             self.assign_all(i, &entry);
         }
-        self.sync_exposures(i);
+        self.sync_exposures(i, &p.exposed);
     }
 
     /// Runs the assignments of an action list (start-up blocks send no events).
@@ -141,8 +155,7 @@ impl Simulation<'_> {
         let v = {
             let vars = &self.insts[i as usize].vars;
             let rng = &mut self.rng;
-            let stack = &mut self.stack;
-            e.eval(vars, stack, &mut || rng.next_f64())
+            e.eval(vars, &mut || rng.next_f64())
         };
         self.insts[i as usize].vars[slot as usize] = v;
     }
@@ -151,104 +164,122 @@ impl Simulation<'_> {
     /// through the snapshot, the rest directly.
     fn seen(&self, i: u32, slot: u32) -> f64 {
         let inst = &self.insts[i as usize];
-        if self.types[inst.ty as usize].exposed_slots.binary_search(&slot).is_ok() {
+        if self.types[inst.ty as usize].exposed_mask[slot as usize] {
             inst.shadow[slot as usize]
         } else {
             inst.vars[slot as usize]
         }
     }
 
-    fn sync_exposures(&mut self, i: u32) {
-        let ty = self.insts[i as usize].ty as usize;
+    /// Whether others see `slot` of instance `i` through its exposure snapshot.
+    pub(crate) fn exposed(&self, i: u32, slot: u32) -> bool {
+        self.types[self.insts[i as usize].ty as usize].exposed_mask[slot as usize]
+    }
+
+    fn sync_exposures(&mut self, i: u32, exposed: &[u32]) {
         let inst = &mut self.insts[i as usize];
-        for &s in &self.types[ty].exposed_slots {
+        for &s in exposed {
             inst.shadow[s as usize] = inst.vars[s as usize];
         }
     }
 
-    fn pull_requirements(&mut self, i: u32) {
-        let ty = self.insts[i as usize].ty as usize;
-        for (k, &slot) in self.types[ty].requirements.iter().enumerate() {
-            let (src, s) = self.insts[i as usize].req_links[k];
-            if src != u32::MAX {
-                let v = self.seen(src, s);
-                self.insts[i as usize].vars[slot as usize] = v;
-            }
+    fn pull_requirements(&mut self, i: u32, pulls: &[Link]) {
+        for l in pulls {
+            let src = &self.insts[l.src as usize];
+            let v = if l.shadow { src.shadow[l.slot as usize] } else { src.vars[l.slot as usize] };
+            self.insts[i as usize].vars[l.dst as usize] = v;
         }
     }
 
-    fn derive(&mut self, i: u32) {
+    fn derive(&mut self, i: u32, p: &InstPlan) {
         let ty = self.insts[i as usize].ty as usize;
-        let n = self.types[ty].derived.len();
-        for d in 0..n {
-            let (slot, v) = match &self.types[ty].derived[d] {
-                Derive::Expr(slot, e) => {
-                    let vars = &self.insts[i as usize].vars;
-                    let rng = &mut self.rng;
-                    let stack = &mut self.stack;
-                    (*slot, e.eval(vars, stack, &mut || rng.next_f64()))
-                }
-                Derive::Cases(slot, cases) => {
-                    let vars = &self.insts[i as usize].vars;
-                    let rng = &mut self.rng;
-                    let stack = &mut self.stack;
-                    let mut v = f64::NAN;
-                    for (cond, val) in cases {
-                        let take = match cond {
-                            Some(c) => {
-                                let x = c.eval(vars, stack, &mut || rng.next_f64());
-                                x != 0.0 && !x.is_nan()
-                            }
-                            None => true,
-                        };
-                        if take {
-                            v = val.eval(vars, stack, &mut || rng.next_f64());
-                            break;
-                        }
-                    }
-                    (*slot, v)
-                }
-                Derive::Select(slot, k) => {
-                    let links = &self.insts[i as usize].select_links[*k];
-                    let reduce = self.types[ty].selects[*k].reduce;
-                    let vals = links.iter().map(|&(j, s)| self.seen(j, s));
-                    let v = match reduce {
-                        Some(Reduce::Add) => vals.sum(),
-                        Some(Reduce::Multiply) => vals.product(),
-                        None => vals.into_iter().next().unwrap_or(0.0),
-                    };
-                    (*slot, v)
-                }
+        let Some((selects, block)) = &p.block else {
+            for &d in &p.derived {
+                self.derive_one(i, ty, d);
+            }
+            return;
+        };
+        for sel in selects {
+            let vals = sel.links.iter().map(|&(j, s, shadow)| {
+                let src = &self.insts[j as usize];
+                if shadow { src.shadow[s as usize] } else { src.vars[s as usize] }
+            });
+            // The same folds as `derive_one`.
+            let v = match sel.reduce {
+                Some(Reduce::Add) => vals.sum(),
+                Some(Reduce::Multiply) => vals.product(),
+                None => vals.into_iter().next().unwrap_or(0.0),
             };
-            self.insts[i as usize].vars[slot as usize] = v;
+            self.insts[i as usize].vars[sel.slot as usize] = v;
         }
+        let vars = &mut self.insts[i as usize].vars;
+        let rng = &mut self.rng;
+        block.exec(vars, &mut || rng.next_f64());
+    }
+
+    fn derive_one(&mut self, i: u32, ty: usize, d: u32) {
+        let (slot, v) = match &self.types[ty].derived[d as usize] {
+            Derive::Expr(slot, e) => {
+                let vars = &self.insts[i as usize].vars;
+                let rng = &mut self.rng;
+                (*slot, e.eval(vars, &mut || rng.next_f64()))
+            }
+            Derive::Cases(slot, cases) => {
+                let vars = &self.insts[i as usize].vars;
+                let rng = &mut self.rng;
+                let mut v = f64::NAN;
+                for (cond, val) in cases {
+                    let take = match cond {
+                        Some(c) => {
+                            let x = c.eval(vars, &mut || rng.next_f64());
+                            x != 0.0 && !x.is_nan()
+                        }
+                        None => true,
+                    };
+                    if take {
+                        v = val.eval(vars, &mut || rng.next_f64());
+                        break;
+                    }
+                }
+                (*slot, v)
+            }
+            Derive::Select(slot, k) => {
+                let links = &self.insts[i as usize].select_links[*k];
+                let reduce = self.types[ty].selects[*k].reduce;
+                let vals = links.iter().map(|&(j, s)| self.seen(j, s));
+                let v = match reduce {
+                    Some(Reduce::Add) => vals.sum(),
+                    Some(Reduce::Multiply) => vals.product(),
+                    None => vals.into_iter().next().unwrap_or(0.0),
+                };
+                (*slot, v)
+            }
+        };
+        self.insts[i as usize].vars[slot as usize] = v;
     }
 
     /// One step of one instance and, first, of everything below it.
-    fn advance(&mut self, i: u32, t: f64, dt: f64, queue: &mut Vec<Pending>, sink: &mut dyn Sink) {
-        let n_children = self.insts[i as usize].children.len();
-        for k in 0..n_children {
-            let c = self.insts[i as usize].children[k];
-            self.advance(c, t, dt, queue, sink);
-        }
-        let n_multi = self.insts[i as usize].multi.len();
-        for k in 0..n_multi {
-            let c = self.insts[i as usize].multi[k];
-            self.advance(c, t, dt, queue, sink);
-        }
-        if !self.insts[i as usize].schemes.is_empty() {
+    /// One step of one instance (its children have had theirs).
+    fn advance(&mut self, p: &InstPlan, i: u32, t: f64, dt: f64, queue: &mut Vec<Pending>, sink: &mut dyn Sink) {
+        if p.has_schemes {
             self.advance_schemes(i, dt);
         }
-        let ty = self.insts[i as usize].ty as usize;
-        if !self.types[ty].is_dynamic() {
+        if !p.dynamic {
             // Nothing to integrate, but events may have changed what others see.
-            self.sync_exposures(i);
+            self.sync_exposures(i, &p.exposed);
             return;
         }
-        let ts = self.types[ty].time_slot as usize;
-        self.insts[i as usize].vars[ts] = t;
-        self.pull_requirements(i);
-        self.derive(i);
+        self.insts[i as usize].vars[p.time_slot as usize] = t;
+        if !p.pulls.is_empty() {
+            self.pull_requirements(i, &p.pulls);
+        }
+        if !p.derived.is_empty() {
+            self.derive(i, p);
+        }
+        if !p.has_body && p.exposed.is_empty() && !p.has_regimes {
+            return;
+        }
+        let ty = self.insts[i as usize].ty as usize;
         // All rates from the current state, then the simultaneous update.
         let n_rates = self.types[ty].body.rates.len();
         if n_rates > 0 {
@@ -263,9 +294,8 @@ impl Simulation<'_> {
             {
                 let vars = &self.insts[i as usize].vars;
                 let rng = &mut self.rng;
-                    let stack = &mut self.stack;
                 for (k, (_, e)) in self.types[ty].body.rates.iter().enumerate() {
-                    buf[k] = e.eval(vars, stack, &mut || rng.next_f64());
+                    buf[k] = e.eval(vars, &mut || rng.next_f64());
                 }
             }
             for (k, (slot, _)) in self.types[ty].body.rates.iter().enumerate() {
@@ -278,8 +308,7 @@ impl Simulation<'_> {
             let fire = {
                 let vars = &self.insts[i as usize].vars;
                 let rng = &mut self.rng;
-                    let stack = &mut self.stack;
-                let x = self.types[ty].body.conditions[k].0.eval(vars, stack, &mut || rng.next_f64());
+                let x = self.types[ty].body.conditions[k].0.eval(vars, &mut || rng.next_f64());
                 x != 0.0 && !x.is_nan()
             };
             if fire {
@@ -287,7 +316,7 @@ impl Simulation<'_> {
                 self.run_actions(i, &actions, t, queue, sink);
             }
         }
-        self.sync_exposures(i);
+        self.sync_exposures(i, &p.exposed);
         // The active regime: its derivatives one after the other, then its conditions.
         if let Some(r) = self.insts[i as usize].regime {
             let r = r as usize;
@@ -297,8 +326,7 @@ impl Simulation<'_> {
                     let (slot, e) = &self.types[ty].regimes[r].body.rates[k];
                     let vars = &self.insts[i as usize].vars;
                     let rng = &mut self.rng;
-                    let stack = &mut self.stack;
-                    (*slot, e.eval(vars, stack, &mut || rng.next_f64()))
+                    (*slot, e.eval(vars, &mut || rng.next_f64()))
                 };
                 self.insts[i as usize].vars[slot as usize] += dt * v;
             }
@@ -310,8 +338,7 @@ impl Simulation<'_> {
                 let fire = {
                     let vars = &self.insts[i as usize].vars;
                     let rng = &mut self.rng;
-                    let stack = &mut self.stack;
-                    let x = self.types[ty].regimes[r].body.conditions[k].0.eval(vars, stack, &mut || rng.next_f64());
+                    let x = self.types[ty].regimes[r].body.conditions[k].0.eval(vars, &mut || rng.next_f64());
                     x != 0.0 && !x.is_nan()
                 };
                 if fire {
@@ -383,19 +410,22 @@ impl Simulation<'_> {
 
     fn deliver(&mut self, target: u32, port: u32, t: f64, queue: &mut Vec<Pending>, sink: &mut dyn Sink) {
         let ty = self.insts[target as usize].ty as usize;
-        let mut actions: Vec<CAction> = vec![];
+        // The handlers of the type and of the active regime, chosen before any runs.
+        let mut lists: Vec<std::rc::Rc<[CAction]>> = vec![];
         for (p, a) in &self.types[ty].body.on_events {
             if *p == port {
-                actions.extend(a.iter().cloned());
+                lists.push(a.clone());
             }
         }
         if let Some(r) = self.insts[target as usize].regime {
             for (p, a) in &self.types[ty].regimes[r as usize].body.on_events {
                 if *p == port {
-                    actions.extend(a.iter().cloned());
+                    lists.push(a.clone());
                 }
             }
         }
-        self.run_actions(target, &actions, t, queue, sink);
+        for actions in &lists {
+            self.run_actions(target, actions, t, queue, sink);
+        }
     }
 }

@@ -19,18 +19,185 @@ pub(crate) struct RunArgs {
 }
 
 /// Formats a value as jLEMS writes it: cast to float32, printed as Java's `Float.toString`.
-#[cfg(test)]
 pub(crate) fn java_float(x: f64) -> String {
-    let mut s = String::new();
+    let mut s = vec![];
     push_java_float(&mut s, x);
-    s
+    String::from_utf8(s).unwrap_or_default()
 }
 
 /// Appends `x` as jLEMS writes it: cast to float32 and printed like Java's `Float.toString`
 /// (the shortest digits that read back to the same float32; plain decimal with at least one
 /// fractional digit for 1e-3 ≤ |x| < 1e7, else `d.dddE±n`).
-pub(crate) fn push_java_float(out: &mut String, x: f64) {
+pub(crate) fn push_java_float(out: &mut Vec<u8>, x: f64) {
     let f = x as f32;
+    // Between 1e-3 and 1e7 ryu already writes Java's layout (plain decimal, at least one
+    // fractional digit); the general path below gives the same text, only slower.
+    if (1e-3..1e7).contains(&f.abs()) {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(f).as_bytes());
+        return;
+    }
+    // Below 1e-3 Java writes `d.dddE-n`; ryu writes `0.000ddd` or `d.ddde-n` (shortest digits,
+    // no trailing zeros): rearrange those bytes.
+    if f.is_finite() && f != 0.0 && f.abs() < 1e-3 {
+        let mut buf = ryu::Buffer::new();
+        let text = buf.format_finite(f.abs()).as_bytes();
+        if f < 0.0 {
+            out.push(b'-');
+        }
+        if let Some(e) = text.iter().rposition(|&b| b == b'e') {
+            let mantissa = &text[..e];
+            out.extend_from_slice(mantissa);
+            if !mantissa.contains(&b'.') {
+                out.extend_from_slice(b".0");
+            }
+            out.push(b'E');
+            out.extend_from_slice(&text[e + 1..]);
+            return;
+        }
+        if let Some(rest) = text.strip_prefix(b"0.") {
+            let zeros = rest.iter().take_while(|&&b| b == b'0').count();
+            let digits = &rest[zeros..];
+            if let Some((first, more)) = digits.split_first() {
+                out.push(*first);
+                out.push(b'.');
+                if more.is_empty() {
+                    out.push(b'0');
+                } else {
+                    out.extend_from_slice(more);
+                }
+                out.extend_from_slice(b"E-");
+                let e = zeros + 1;
+                if e >= 10 {
+                    out.push(b'0' + (e / 10) as u8);
+                }
+                out.push(b'0' + (e % 10) as u8);
+                return;
+            }
+        }
+        if f < 0.0 {
+            out.pop();
+        }
+    }
+    push_java_float_general(out, f);
+}
+
+fn push_java_float_general(out: &mut Vec<u8>, f: f32) {
+    if f.is_nan() {
+        out.extend_from_slice(b"NaN");
+        return;
+    }
+    if f.is_infinite() {
+        out.extend_from_slice(if f > 0.0 { b"Infinity" } else { b"-Infinity" });
+        return;
+    }
+    if f == 0.0 {
+        out.extend_from_slice(if f.is_sign_negative() { b"-0.0" } else { b"0.0" });
+        return;
+    }
+    // ryu gives the shortest round-trip digits; take them apart without allocating.
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(f.abs()).as_bytes();
+    let mut digits = [0u8; 16];
+    let mut nd = 0;
+    let mut point: i32 = 0; // digits before the decimal point in the mantissa
+    let mut seen_point = false;
+    let mut exp10: i32 = 0;
+    let mut k = 0;
+    while k < text.len() {
+        let b = text[k];
+        k += 1;
+        match b {
+            b'.' => seen_point = true,
+            b'e' | b'E' => {
+                let (neg, rest) = match text.get(k) {
+                    Some(b'-') => (true, &text[k + 1..]),
+                    Some(b'+') => (false, &text[k + 1..]),
+                    _ => (false, &text[k..]),
+                };
+                let mut e: i32 = 0;
+                for &c in rest {
+                    e = e * 10 + i32::from(c - b'0');
+                }
+                exp10 = if neg { -e } else { e };
+                break;
+            }
+            _ => {
+                if nd < digits.len() {
+                    digits[nd] = b;
+                    nd += 1;
+                    if !seen_point {
+                        point += 1;
+                    }
+                }
+            }
+        }
+    }
+    // Strip leading zeros (e.g. "0.0012") and trailing zeros.
+    let mut start = 0;
+    while start + 1 < nd && digits[start] == b'0' {
+        start += 1;
+        point -= 1;
+    }
+    let mut end = nd;
+    while end > start + 1 && digits[end - 1] == b'0' {
+        end -= 1;
+    }
+    let d = &digits[start..end];
+    let exp = point - 1 + exp10; // scientific exponent of the first digit
+    let mut line = [0u8; 48];
+    let mut n = 0;
+    let mut put = |bytes: &[u8]| {
+        line[n..n + bytes.len()].copy_from_slice(bytes);
+        n += bytes.len();
+    };
+    if f.is_sign_negative() {
+        put(b"-");
+    }
+    let a = f.abs();
+    if (1e-3..1e7).contains(&a) {
+        let before = exp + 1;
+        if before <= 0 {
+            put(b"0.");
+            for _ in 0..(-before) {
+                put(b"0");
+            }
+            put(d);
+        } else if before as usize >= d.len() {
+            put(d);
+            for _ in 0..(before as usize - d.len()) {
+                put(b"0");
+            }
+            put(b".0");
+        } else {
+            put(&d[..before as usize]);
+            put(b".");
+            put(&d[before as usize..]);
+        }
+    } else {
+        put(&d[..1]);
+        put(b".");
+        if d.len() > 1 {
+            put(&d[1..]);
+        } else {
+            put(b"0");
+        }
+        put(b"E");
+        if exp < 0 {
+            put(b"-");
+        }
+        let e = exp.unsigned_abs();
+        if e >= 10 {
+            put(&[b'0' + (e / 10) as u8, b'0' + (e % 10) as u8]);
+        } else {
+            put(&[b'0' + e as u8]);
+        }
+    }
+    out.extend_from_slice(&line[..n]);
+}
+
+/// The straightforward version [`push_java_float_general`] must agree with.
+#[cfg(test)]
+fn push_java_float_reference(out: &mut String, f: f32) {
     if f.is_nan() {
         out.push_str("NaN");
         return;
@@ -118,6 +285,7 @@ pub(crate) fn push_java_float(out: &mut String, x: f64) {
     }
 }
 
+#[cfg(test)]
 fn itoa_i32(x: i32) -> String {
     x.to_string()
 }
@@ -130,7 +298,7 @@ struct FileSink {
     error: Option<std::io::Error>,
     progress: Option<indicatif::ProgressBar>,
     /// Reused for every row.
-    line: String,
+    line: Vec<u8>,
 }
 
 impl Sink for FileSink {
@@ -139,21 +307,20 @@ impl Sink for FileSink {
         let line = &mut self.line;
         line.clear();
         push_java_float(line, t);
-        line.push('\t');
+        line.push(b'\t');
         for v in values {
             push_java_float(line, *v);
-            line.push('\t');
+            line.push(b'\t');
         }
-        line.push('\n');
-        if let Err(e) = w.write_all(line.as_bytes()) {
+        line.push(b'\n');
+        if let Err(e) = w.write_all(line) {
             self.error.get_or_insert(e);
         }
     }
 
     fn event(&mut self, file: usize, t: f64, id: usize) {
         let (w, _, _, time_first) = &mut self.events[file];
-        let mut time = String::new();
-        push_java_float(&mut time, t);
+        let time = java_float(t);
         let line = if *time_first { format!("{time}\t{id}\n") } else { format!("{id}\t{time}\n") };
         if let Err(e) = w.write_all(line.as_bytes()) {
             self.error.get_or_insert(e);
@@ -251,7 +418,7 @@ pub(crate) fn run(args: RunArgs) -> u8 {
         None => args.file.parent().map(Path::to_path_buf).unwrap_or_default(),
     };
     let allow_outside = args.out_dir.is_some();
-    let mut sink = FileSink { data: vec![], events: vec![], error: None, progress: None, line: String::new() };
+    let mut sink = FileSink { data: vec![], events: vec![], error: None, progress: None, line: vec![] };
     let open = |name: &str| -> Result<(BufWriter<File>, PathBuf, PathBuf), String> {
         let path = output_path(&base, name, allow_outside)?;
         if let Some(dir) = path.parent() {
@@ -345,6 +512,45 @@ pub(crate) fn run(args: RunArgs) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::java_float;
+
+    #[test]
+    fn the_fast_path_writes_what_the_general_one_does() {
+        // A spread of float32 bit patterns covering every exponent, plus the range edges.
+        let mut bits: u32 = 0x1234_5678;
+        let mut check = |f: f32| {
+            let mut fast = vec![];
+            super::push_java_float(&mut fast, f as f64);
+            let mut general = vec![];
+            super::push_java_float_general(&mut general, f);
+            assert_eq!(fast, general, "{f:e}");
+            let mut reference = String::new();
+            super::push_java_float_reference(&mut reference, f);
+            assert_eq!(fast, reference.as_bytes(), "{f:e}");
+        };
+        for _ in 0..2_000_000 {
+            bits ^= bits << 13;
+            bits ^= bits >> 17;
+            bits ^= bits << 5;
+            let f = f32::from_bits(bits);
+            if f.is_finite() {
+                check(f);
+            }
+        }
+        for k in -46..40 {
+            for m in [1.0f32, 1.5, 9.999999, 8.294101, 1.2345678, 3.0] {
+                let f = m * 10f32.powi(k);
+                if f.is_finite() && f != 0.0 {
+                    check(f);
+                    check(-f);
+                }
+            }
+        }
+        for f in [1e-3f32, 1e7, 9999999.0, 0.00099999, 0.001, 0.0010000001, 1.0, 100.0, 123456.7, -0.5, -1e-3, 1e-5, 1e-6, 1e-7, f32::MIN_POSITIVE, 1e-45] {
+            check(f);
+            check(f32::from_bits(f.to_bits() + 1));
+            check(f32::from_bits(f.to_bits() - 1));
+        }
+    }
 
     #[test]
     fn prints_like_java_float_to_string() {

@@ -1,0 +1,356 @@
+//! What each instance has to do per step, once the values that cannot change are known.
+//!
+//! jLEMS recomputes every derived variable, pulls every requirement and copies every exposure
+//! each step. Many of them read only parameters and constants (a channel's Q10 factor, a
+//! population's temperature, the reversal potential a requirement brings down): their inputs
+//! cannot change, so neither can they. [`Plan::new`] finds those *static* slots (per instance,
+//! through requirement and `select` links), and a second, *fast* plan leaves them out, and
+//! skips every instance — and whole subtree — that then has nothing left to do.
+//!
+//! The fast plan is used only once it is safe: the engine steps with the full plan until one
+//! step leaves every static slot (and its exposure snapshot) bit for bit as it was. Each
+//! static slot is written at most once per step, from static slots only, so from then on
+//! every step would write the same bits again; skipping the writes changes nothing.
+
+use crate::build::Simulation;
+use crate::bytecode::Program;
+use crate::cexpr::CExpr;
+use crate::ctype::{CAction, CBehaviour, CType, Derive, SlotKind};
+use rustc_hash::FxHashMap;
+use std::rc::Rc;
+
+/// The work of one instance in one step.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct InstPlan {
+    /// Indices into the type's `derived`, in order.
+    pub(crate) derived: Vec<u32>,
+    /// Requirements to pull (linked ones only).
+    pub(crate) pulls: Vec<Link>,
+    /// Exposed slots copied into the snapshot.
+    pub(crate) exposed: Vec<u32>,
+    /// Children then population members, in stepping order.
+    pub(crate) children: Vec<u32>,
+    /// When set, `derived` runs as the `select`s among them (indices into the type's
+    /// `derived`), then this one program for all the others (see [`Program::block`]).
+    pub(crate) block: Option<(Vec<SelectPlan>, Rc<Program>)>,
+    /// The instance's kinetic schemes, if any.
+    pub(crate) has_schemes: bool,
+    /// Whether its type does anything per step (`CType::is_dynamic`).
+    pub(crate) dynamic: bool,
+    pub(crate) time_slot: u32,
+    /// Whether the type has rates or conditions outside regimes.
+    pub(crate) has_body: bool,
+    pub(crate) has_regimes: bool,
+}
+
+/// `dst` of this instance takes the value of `slot` of instance `src` as others see it (its
+/// exposure snapshot when `shadow`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Link {
+    pub(crate) dst: u32,
+    pub(crate) src: u32,
+    pub(crate) slot: u32,
+    pub(crate) shadow: bool,
+}
+
+/// A `select` derived variable with its sources resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct SelectPlan {
+    pub(crate) slot: u32,
+    pub(crate) reduce: Option<myelin_ir::Reduce>,
+    /// (instance, slot, through the snapshot)
+    pub(crate) links: Vec<(u32, u32, bool)>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    pub(crate) full: Vec<InstPlan>,
+    pub(crate) fast: Vec<InstPlan>,
+    /// The instances each plan steps, in order (children before their parent).
+    pub(crate) full_order: Vec<u32>,
+    pub(crate) fast_order: Vec<u32>,
+    /// Static computed slots: (instance, slot, exposed). Compared between steps to decide
+    /// when the fast plan may take over.
+    pub(crate) statics: Vec<(u32, u32, bool)>,
+}
+
+fn action_targets(actions: &[CAction], out: &mut Vec<u32>) {
+    for a in actions {
+        if let CAction::Assign(s, _) = a {
+            out.push(*s);
+        }
+    }
+}
+
+fn behaviour_targets(b: &CBehaviour, out: &mut Vec<u32>) {
+    out.extend(b.rates.iter().map(|(s, _)| *s));
+    for (_, a) in &b.conditions {
+        action_targets(a, out);
+    }
+    for (_, a) in &b.on_events {
+        action_targets(a, out);
+    }
+    action_targets(&b.on_entry, out);
+}
+
+impl Plan {
+    pub(crate) fn new(sim: &Simulation<'_>) -> Plan {
+        let n = sim.insts.len();
+        // Slots written while stepping, per type.
+        let written: Vec<Vec<u32>> = sim
+            .types
+            .iter()
+            .map(|t| {
+                let mut w = vec![t.time_slot];
+                behaviour_targets(&t.body, &mut w);
+                for r in &t.regimes {
+                    behaviour_targets(&r.body, &mut w);
+                }
+                w
+            })
+            .collect();
+        let mut dynamic: Vec<Vec<bool>> = sim
+            .insts
+            .iter()
+            .map(|inst| {
+                let t = &sim.types[inst.ty as usize];
+                let mut d: Vec<bool> = t.slot_kinds.iter().map(|k| matches!(k, SlotKind::State | SlotKind::Time)).collect();
+                for &s in &written[inst.ty as usize] {
+                    d[s as usize] = true;
+                }
+                d
+            })
+            .collect();
+        for inst in &sim.insts {
+            for s in &inst.schemes {
+                for &(k, slot) in &s.nodes {
+                    dynamic[k as usize][slot as usize] = true;
+                }
+            }
+        }
+        // Propagate along expressions and links until nothing changes.
+        loop {
+            let mut changed = false;
+            for i in 0..n {
+                let inst = &sim.insts[i];
+                let t = &sim.types[inst.ty as usize];
+                for (k, &slot) in t.requirements.iter().enumerate() {
+                    let (src, s) = inst.req_links[k];
+                    if !dynamic[i][slot as usize] && src != u32::MAX && dynamic[src as usize][s as usize] {
+                        dynamic[i][slot as usize] = true;
+                        changed = true;
+                    }
+                }
+                for d in &t.derived {
+                    let (slot, dyn_) = match d {
+                        Derive::Expr(slot, e) => (*slot, reads_dynamic(&[e], &dynamic[i])),
+                        Derive::Cases(slot, cases) => {
+                            let codes: Vec<&crate::bytecode::Code> = cases.iter().flat_map(|(c, v)| c.iter().chain(std::iter::once(v))).collect();
+                            (*slot, reads_dynamic(&codes, &dynamic[i]))
+                        }
+                        Derive::Select(slot, k) => (*slot, inst.select_links[*k].iter().any(|&(j, s)| dynamic[j as usize][s as usize])),
+                    };
+                    if dyn_ && !dynamic[i][slot as usize] {
+                        dynamic[i][slot as usize] = true;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        // Time slots others read (records, links) must stay current.
+        let mut time_read = vec![false; n];
+        let mut note = |j: u32, s: u32| {
+            let t = &sim.types[sim.insts[j as usize].ty as usize];
+            if s == t.time_slot {
+                time_read[j as usize] = true;
+            }
+        };
+        for inst in &sim.insts {
+            for &(j, s) in &inst.req_links {
+                if j != u32::MAX {
+                    note(j, s);
+                }
+            }
+            for l in &inst.select_links {
+                for &(j, s) in l {
+                    note(j, s);
+                }
+            }
+            for sc in &inst.schemes {
+                for &(_, _, e, f, r) in &sc.edges {
+                    note(e, f);
+                    note(e, r);
+                }
+            }
+        }
+        for cols in &sim.columns {
+            for &(j, s, _) in cols {
+                note(j, s);
+            }
+        }
+        let mut full = Vec::with_capacity(n);
+        let mut fast = Vec::with_capacity(n);
+        let mut statics = vec![];
+        for (i, inst) in sim.insts.iter().enumerate() {
+            let t = &sim.types[inst.ty as usize];
+            let dy = &dynamic[i];
+            let derived_slot = |d: &Derive| match d {
+                Derive::Expr(s, _) | Derive::Cases(s, _) | Derive::Select(s, _) => *s,
+            };
+            let children: Vec<u32> = inst.children.iter().chain(&inst.multi).copied().collect();
+            let link = |k: usize| {
+                let (src, slot) = inst.req_links[k];
+                (src != u32::MAX).then(|| Link { dst: t.requirements[k], src, slot, shadow: sim.exposed(src, slot) })
+            };
+            full.push(InstPlan {
+                derived: (0..t.derived.len() as u32).collect(),
+                pulls: (0..t.requirements.len()).filter_map(|k| link(k)).collect(),
+                exposed: t.exposed_slots.clone(),
+                children: children.clone(),
+                block: None,
+                has_schemes: !inst.schemes.is_empty(),
+                dynamic: t.is_dynamic(),
+                time_slot: t.time_slot,
+                has_body: !t.body.rates.is_empty() || !t.body.conditions.is_empty(),
+                has_regimes: !t.regimes.is_empty(),
+            });
+            fast.push(InstPlan {
+                derived: (0..t.derived.len() as u32).filter(|&k| dy[derived_slot(&t.derived[k as usize]) as usize]).collect(),
+                pulls: (0..t.requirements.len()).filter(|&k| dy[t.requirements[k] as usize]).filter_map(|k| link(k)).collect(),
+                exposed: t.exposed_slots.iter().copied().filter(|&s| dy[s as usize]).collect(),
+                children,
+                block: None,
+                has_schemes: !inst.schemes.is_empty(),
+                dynamic: t.is_dynamic(),
+                time_slot: t.time_slot,
+                has_body: !t.body.rates.is_empty() || !t.body.conditions.is_empty(),
+                has_regimes: !t.regimes.is_empty(),
+            });
+            let mut computed: Vec<u32> = t.derived.iter().map(derived_slot).chain(t.requirements.iter().copied()).filter(|&s| !dy[s as usize]).collect();
+            computed.extend(t.exposed_slots.iter().copied().filter(|&s| !dy[s as usize]));
+            computed.sort_unstable();
+            computed.dedup();
+            statics.extend(computed.into_iter().map(|s| (i as u32, s, t.exposed_slots.binary_search(&s).is_ok())));
+        }
+        // Instances with nothing to do in the fast plan, and subtrees made only of them, are
+        // left out of their parents' lists. Children are created after their parents, so a
+        // reverse pass sees every child before its parent.
+        let mut busy = vec![false; n];
+        for i in (0..n).rev() {
+            let inst = &sim.insts[i];
+            let t = &sim.types[inst.ty as usize];
+            let p = &mut fast[i];
+            p.children.retain(|&c| busy[c as usize]);
+            let own = !inst.schemes.is_empty()
+                || !p.exposed.is_empty()
+                || (t.is_dynamic()
+                    && (!p.derived.is_empty()
+                        || !p.pulls.is_empty()
+                        || !t.body.rates.is_empty()
+                        || !t.body.conditions.is_empty()
+                        || !t.regimes.is_empty()
+                        || time_read[i]));
+            busy[i] = own || !p.children.is_empty();
+        }
+        // Derived variables as one program per instance (shared by instances that run the
+        // same list of the same type). Selects read other instances only, which do not change
+        // while this one derives, so they can go first; a select of the instance's own
+        // variables keeps the one-by-one order.
+        let mut cache: FxHashMap<(u32, Vec<u32>), Option<Rc<Program>>> = FxHashMap::default();
+        for plans in [&mut full, &mut fast] {
+            for (i, p) in plans.iter_mut().enumerate() {
+                let inst = &sim.insts[i];
+                let t = &sim.types[inst.ty as usize];
+                let own = p.derived.iter().any(|&d| match &t.derived[d as usize] {
+                    Derive::Select(_, k) => inst.select_links[*k].iter().any(|&(j, _)| j as usize == i),
+                    _ => false,
+                });
+                if own || p.derived.is_empty() {
+                    continue;
+                }
+                let key = (inst.ty, p.derived.clone());
+                let block = cache.entry(key).or_insert_with(|| block_of(t, &p.derived)).clone();
+                if let Some(b) = block {
+                    let selects = p
+                        .derived
+                        .iter()
+                        .filter_map(|&d| match &t.derived[d as usize] {
+                            Derive::Select(slot, k) => Some(SelectPlan {
+                                slot: *slot,
+                                reduce: t.selects[*k].reduce,
+                                links: inst.select_links[*k].iter().map(|&(j, s)| (j, s, sim.exposed(j, s))).collect(),
+                            }),
+                            _ => None,
+                        })
+                        .collect();
+                    p.block = Some((selects, b));
+                }
+            }
+        }
+        let full_order = post_order(&full, sim.root);
+        let fast_order = if busy[sim.root as usize] { post_order(&fast, sim.root) } else { vec![] };
+        Plan { full, fast, full_order, fast_order, statics }
+    }
+
+    /// The current values of the static slots (and their snapshots), as bits.
+    pub(crate) fn snapshot(&self, sim: &Simulation<'_>, out: &mut Vec<u64>) {
+        out.clear();
+        for &(i, s, exposed) in &self.statics {
+            let inst = &sim.insts[i as usize];
+            out.push(inst.vars[s as usize].to_bits());
+            if exposed {
+                out.push(inst.shadow[s as usize].to_bits());
+            }
+        }
+    }
+}
+
+/// The non-`select` derived variables of `derived` as one block, when it fits the fast
+/// evaluator.
+fn block_of(t: &CType, derived: &[u32]) -> Option<Rc<Program>> {
+    let mut items: Vec<(u32, Vec<(Option<&CExpr>, &CExpr)>)> = vec![];
+    for &d in derived {
+        match &t.derived[d as usize] {
+            Derive::Expr(slot, e) => items.push((*slot, vec![(None, &e.tree)])),
+            Derive::Cases(slot, cases) => items.push((*slot, cases.iter().map(|(c, v)| (c.as_ref().map(|c| &c.tree), &v.tree)).collect())),
+            Derive::Select(..) => {}
+        }
+    }
+    if items.is_empty() {
+        return None;
+    }
+    let p = Program::block(&items);
+    p.fits().then(|| Rc::new(p))
+}
+
+/// Every instance below `root` (and `root`), each after its children: the order the tree
+/// walk of jLEMS steps them in.
+fn post_order(plans: &[InstPlan], root: u32) -> Vec<u32> {
+    let mut out = vec![];
+    // (instance, next child to visit)
+    let mut stack = vec![(root, 0usize)];
+    while let Some((i, k)) = stack.pop() {
+        match plans[i as usize].children.get(k) {
+            Some(&c) => {
+                stack.push((i, k + 1));
+                stack.push((c, 0));
+            }
+            None => out.push(i),
+        }
+    }
+    out
+}
+
+fn reads_dynamic(codes: &[&crate::bytecode::Code], dynamic: &[bool]) -> bool {
+    let mut any = false;
+    for c in codes {
+        let random = c.tree.visit_slots(&mut |s| any |= dynamic[s as usize]);
+        if random {
+            return true;
+        }
+    }
+    any
+}
