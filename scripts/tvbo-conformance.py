@@ -14,10 +14,16 @@ one of:
   failed    myelin failed unexpectedly, jNeuroML did not run the export cleanly (its first
             SEVERE or exception line is shown), or the numbers disagree with the reference
 
-With --experiments, also the experiments of database/experiments/neuroml/.
+With --experiments, also the experiments of database/experiments/neuroml/. With --builtin, myelin's
+own built-in models instead (`myelin models`): each is exported by name (`myelin export NAME`),
+run in jNeuroML and with `myelin run`, and compared with the Euler reference computed from the
+YAML that `myelin models NAME` prints; TVBO's database is then not needed.
+
+With --jax, each model is also exported with `--to jax`; the script must compile, and where a
+Python with JAX is at hand it is run with forward Euler and compared with jNeuroML's output.
 
 Usage: scripts/tvbo-conformance.py [--duration 50ms] [--myelin PATH] [--only NAME ...]
-                                   [--experiments] [--json FILE] [--keep DIR] [--no-euler]
+                                   [--experiments | --builtin] [--jax] [--json FILE] [--keep DIR] [--no-euler]
 The Euler reference needs sympy and PyYAML (skipped with a note when missing).
 Exit status: 0 when nothing failed, 1 otherwise, 2 when the reference files or tools are missing.
 The reference files come from scripts/fetch-reference.sh (never committed).
@@ -324,18 +330,67 @@ def compare_myelin_run(args, xml, d, of, cols):
     return "agrees" if worst <= 1e-4 else f"differs by {worst:.1e} of a column's range"
 
 
-def run_one(yaml_path, args, work):
+def model_label(yaml_path, args):
+    try:
+        return str(yaml_path.relative_to(args.database))
+    except ValueError:
+        return f"builtin:{yaml_path.stem}"
+
+
+def jax_python():
+    """A Python that has JAX: $MYELIN_JAX_PYTHON, else the cache's venv-jax, else None."""
+    for p in (os.environ.get("MYELIN_JAX_PYTHON"), str(cache_dir() / "venv-jax" / "bin" / "python")):
+        if p and Path(p).is_file():
+            return p
+    return None
+
+
+def compare_jax(args, source, d, of, cols):
+    """Exports the model with `--to jax`, checks that the script compiles, and when a Python
+    with JAX is at hand runs it with forward Euler (jLEMS's method) and compares its
+    results/<Model>.dat with jNeuroML's: 'agrees' within 1e-4 of each column's range."""
+    script = d / "model_jax.py"
+    cmd = [args.myelin, "export", source, "--to", "jax", "-o", str(script)]
+    if args.duration:
+        cmd += ["--duration", args.duration]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        return "export failed: " + (p.stderr.strip().splitlines() or ["(no message)"])[-1][:200]
+    p = subprocess.run([sys.executable, "-m", "py_compile", str(script)], capture_output=True, text=True)
+    if p.returncode != 0:
+        return "does not compile: " + p.stderr.strip()[-200:]
+    py = jax_python()
+    if py is None:
+        return "compiles (not run: no Python with JAX; set MYELIN_JAX_PYTHON)"
+    out = d / "jax-results"
+    p = subprocess.run([py, str(script), "--method", "euler", "--out-dir", str(out)], capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        return "failed: " + (p.stderr.strip().splitlines() or ["(no message)"])[-1][:200]
+    mine, ref = read_dat(out / Path(of).name), read_dat(d / of)
+    if len(mine) != len(ref):
+        return f"differs: {len(mine)} rows, jNeuroML {len(ref)}"
+    worst = 0.0
+    for c in range(cols):
+        col = [r[c] for r in ref]
+        scale = max(1e-12, max(col) - min(col), max(abs(x) for x in col))
+        worst = max(worst, max(abs(a[c] - b[c]) / scale for a, b in zip(mine, ref)))
+    return "agrees" if worst <= 1e-4 else f"differs by {worst:.1e} of a column's range"
+
+
+def run_one(yaml_path, args, work, export_arg=None):
+    """Exports `export_arg` (a file or a built-in model's name; default the YAML file itself)
+    and checks it; `yaml_path` is the YAML the Euler reference is computed from."""
     name = yaml_path.stem
     d = work / name
     d.mkdir(parents=True, exist_ok=True)
     xml = d / f"{name}.xml"
-    cmd = [args.myelin, "export", str(yaml_path), "-o", str(xml)]
+    cmd = [args.myelin, "export", export_arg or str(yaml_path), "-o", str(xml)]
     if args.duration:
         cmd += ["--duration", args.duration]
     t0 = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     export_s = time.time() - t0
-    res = {"model": str(yaml_path.relative_to(args.database)), "export_s": round(export_s, 3)}
+    res = {"model": model_label(yaml_path, args), "export_s": round(export_s, 3)}
     if p.returncode != 0:
         errors = [l for l in p.stderr.splitlines() if "error[" in l]
         reason = errors[0] if errors else (p.stderr.strip().splitlines() or ["(no message)"])[-1]
@@ -409,6 +464,8 @@ def run_one(yaml_path, args, work):
     res["rows"] = rows
     if args.myelin_run:
         res["myelin_run"] = compare_myelin_run(args, xml, d, of, cols)
+    if args.jax:
+        res["jax"] = compare_jax(args, export_arg or str(yaml_path), d, of, cols)
     if args.euler:
         try:
             dt_ms = seconds(sim.get("step")) / seconds(root.find("ComponentType/Constant").get("value"))
@@ -528,6 +585,11 @@ def main():
     ap.add_argument("--jnml", default=None, help="jNeuroML jar (default: the reference cache's)")
     ap.add_argument("--only", nargs="*", help="model file stems to run")
     ap.add_argument("--experiments", action="store_true", help="also the experiments of experiments/neuroml/")
+    ap.add_argument("--jax", action="store_true",
+                    help="also export each model with --to jax, compile the script, and (with a Python that has JAX: "
+                         "$MYELIN_JAX_PYTHON or ~/.cache/myelin/venv-jax) run it with Euler and compare with jNeuroML")
+    ap.add_argument("--builtin", action="store_true",
+                    help="myelin's built-in models (`myelin models`) instead of TVBO's database")
     ap.add_argument("--network", action="store_true",
                     help="only the coupled 3-node network check (export, jNeuroML, myelin run, Euler reference)")
     ap.add_argument("--json", help="write the per-model results as JSON to this file")
@@ -542,7 +604,7 @@ def main():
     args = ap.parse_args()
 
     args.database = cache_dir() / "tvbo" / "database"
-    if not (args.database / "models").is_dir():
+    if not args.builtin and not (args.database / "models").is_dir():
         print(f"TVBO database not found at {args.database}: run scripts/fetch-reference.sh", file=sys.stderr)
         return 2
     args.jnml = Path(args.jnml) if args.jnml else cache_dir() / "jnml" / "jNeuroML.jar"
@@ -564,15 +626,33 @@ def main():
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "myelin"], cwd=ROOT, check=True)
         args.myelin = str(Path(target) / "release" / "myelin")
 
-    models = sorted((args.database / "models").glob("*.yaml")) + sorted((args.database / "models").glob("*.yml"))
-    models = sorted(models, key=lambda p: p.name.lower()) + sorted((args.database / "models" / "neuroml").glob("*.yaml"))
-    if args.experiments:
-        models += sorted((args.database / "experiments" / "neuroml").glob("*.yaml"))
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="myelin-tvbo-"))
+    work.mkdir(parents=True, exist_ok=True)
+    export_args = {}
+    if args.builtin:
+        # Each built-in model's YAML, as `myelin models NAME` prints it, for the Euler reference;
+        # the export itself names the model.
+        listing = subprocess.run([args.myelin, "models"], capture_output=True, text=True, check=True).stdout
+        src = work / "_builtin"
+        src.mkdir(exist_ok=True)
+        models = []
+        for line in listing.splitlines():
+            if not line.split():
+                continue
+            name = line.split()[0]
+            text = subprocess.run([args.myelin, "models", name], capture_output=True, text=True, check=True).stdout
+            path = src / f"{name}.yaml"
+            path.write_text(text)
+            models.append(path)
+            export_args[path] = name
+    else:
+        models = sorted((args.database / "models").glob("*.yaml")) + sorted((args.database / "models").glob("*.yml"))
+        models = sorted(models, key=lambda p: p.name.lower()) + sorted((args.database / "models" / "neuroml").glob("*.yaml"))
+        if args.experiments:
+            models += sorted((args.database / "experiments" / "neuroml").glob("*.yaml"))
     if args.only:
         models = [m for m in models if m.stem in args.only]
 
-    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="myelin-tvbo-"))
-    work.mkdir(parents=True, exist_ok=True)
     if args.network:
         r = network_check(args, work)
         print(f"network  coupled 3-node Generic2dOscillator: {r['status']}, {r.get('reason', '')}"
@@ -583,13 +663,15 @@ def main():
     results = []
     for m in models:
         try:
-            r = run_one(m, args, work)
+            r = run_one(m, args, work, export_args.get(m))
         except Exception as e:  # a crash of this script's own logic, reported per model
-            r = {"model": str(m.relative_to(args.database)), "status": "failed", "reason": f"script error: {e}"}
+            r = {"model": model_label(m, args), "status": "failed", "reason": f"script error: {e}"}
         results.append(r)
         extra = r.get("reason", f"{r.get('rows', '')} rows")
         if r.get("myelin_run", "agrees") != "agrees":
             extra += f"; myelin run {r['myelin_run']}"
+        if "jax" in r:
+            extra += f"; JAX script {r['jax']}"
         if "euler_max_rel_dev" in r and r["status"] == "ran":
             extra += f", Euler reference within {r['euler_max_rel_dev']:.1e}"
             if r.get("euler_rows_compared", 0) < r.get("rows", 0):
@@ -611,6 +693,9 @@ def main():
         for r in results:
             if r.get("myelin_run", "agrees") != "agrees":
                 print(f"  {r['model']}: myelin run {r['myelin_run']}")
+    jaxes = [r["jax"] for r in results if "jax" in r]
+    if jaxes:
+        print(f"the --to jax script agrees with jNeuroML for {sum(1 for x in jaxes if x == 'agrees')} of {len(jaxes)}")
     if counts["refused"]:
         print("refused:")
         for r in results:
@@ -620,7 +705,8 @@ def main():
         Path(args.json).write_text(json.dumps(results, indent=2))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
-    return 0 if counts["failed"] == 0 else 1
+    jax_bad = [x for x in jaxes if x != "agrees" and not x.startswith("compiles")]
+    return 0 if counts["failed"] == 0 and not jax_bad else 1
 
 
 if __name__ == "__main__":

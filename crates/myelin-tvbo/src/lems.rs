@@ -133,7 +133,7 @@ const LEMS_RESERVED: &[&str] = &[
 ];
 
 /// Component type names the export defines itself or that LEMS uses as element names.
-const RESERVED_TYPES: &[&str] = &[
+pub(crate) const RESERVED_TYPES: &[&str] = &[
     "Simulation",
     "OutputFile",
     "OutputColumn",

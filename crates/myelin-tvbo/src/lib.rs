@@ -22,8 +22,15 @@
 //! - [`write_yaml`] writes an experiment (or a model) back as TVBO YAML that reads back to the
 //!   same model.
 //!
+//! - [`to_jax`] writes a model as a runnable Python/JAX script (`dfun`, an Euler/Heun/RK4
+//!   `jax.lax.scan`), the same output layout as the LEMS export's.
+//! - [`builtin`] holds myelin's own model database (TVBO YAML written from the published
+//!   equations, compiled in).
+//!
 //! Like the other front ends, this crate does no I/O: texts come in as strings.
 
+pub mod builtin;
+pub mod jax;
 pub mod lems;
 mod read;
 pub mod schema;
@@ -32,6 +39,7 @@ mod util;
 mod write;
 pub mod yaml;
 
+pub use jax::to_jax;
 pub use lems::{ExportOptions, Layout, Names, TimeValue, to_lems};
 pub use read::Resolver;
 pub use schema::*;

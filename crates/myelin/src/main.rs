@@ -74,7 +74,8 @@ enum Command {
     },
     /// Export a TVBO model or experiment (YAML) as LEMS that jNeuroML runs, or as TVBO YAML.
     Export {
-        /// The TVBO file: a model (Dynamics) or a SimulationExperiment.
+        /// The TVBO file (a model or a SimulationExperiment), or the name of a built-in model
+        /// (`myelin models`; a file of that name wins).
         file: PathBuf,
         /// What to write.
         #[arg(long, value_enum, default_value_t = tvbo_cmd::Target::Lems)]
@@ -92,6 +93,13 @@ enum Command {
         /// Time step (e.g. `0.01ms`).
         #[arg(long)]
         dt: Option<String>,
+    },
+    /// List myelin's built-in TVBO models, or print one (`myelin models NAME`) as TVBO YAML.
+    ///
+    /// `export`, `validate` and `run` accept a built-in model's name where a file is expected.
+    Models {
+        /// The model to print.
+        name: Option<String>,
     },
     /// Read a document (and its includes) and write it back as LEMS / NeuroML XML.
     Write {
@@ -119,6 +127,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Validate { files, include_dirs, format, quiet, strict } => validate(&files, include_dirs, format, quiet, strict),
         Command::Write { file, include_dirs, flatten, output } => write(&file, include_dirs, flatten, output),
+        Command::Models { name } => tvbo_cmd::models(name.as_deref()),
         Command::Export { file, to, split, output, duration, dt } => tvbo_cmd::export(tvbo_cmd::ExportArgs { file, to, split, output, duration, dt }),
         Command::Run { file, include_dirs, duration, dt, seed, out_dir, quiet } => {
             run_cmd::run(run_cmd::RunArgs { file, include_dirs, duration, dt, seed, out_dir, quiet })
@@ -134,7 +143,7 @@ pub(crate) fn load_and_check(
     sources: &mut SourceMap,
     diags: &mut Diagnostics,
 ) -> Result<myelin_lems::Loaded, myelin_lems::Unusable> {
-    if tvbo_cmd::is_yaml(file) {
+    if tvbo_cmd::is_tvbo(file) {
         return tvbo_cmd::load_and_check(file, sources, diags, true);
     }
     let opts = myelin_lems::LoadOptions { include_dirs: include_dirs.to_vec() };
@@ -152,7 +161,7 @@ fn validate(files: &[PathBuf], include_dirs: Vec<PathBuf>, format: Format, quiet
     for file in files {
         let mut sources = SourceMap::new();
         let mut diags = Diagnostics::new();
-        let loaded = if tvbo_cmd::is_yaml(file) { tvbo_cmd::load_and_check(file, &mut sources, &mut diags, false) } else { load_and_check(file, &include_dirs, &mut sources, &mut diags) };
+        let loaded = if tvbo_cmd::is_tvbo(file) { tvbo_cmd::load_and_check(file, &mut sources, &mut diags, false) } else { load_and_check(file, &include_dirs, &mut sources, &mut diags) };
         match loaded {
             Err(e) => {
                 worst = worst.max(EXIT_UNUSABLE);
@@ -237,7 +246,7 @@ fn write(file: &std::path::Path, include_dirs: Vec<PathBuf>, flatten: bool, outp
 
 /// Writes to a temporary file beside `path`, then renames it, so a failed write never leaves a
 /// file that looks complete.
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     let name = path.file_name().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"))?;
     let tmp = dir.join(format!(".{}.myelin-tmp", name.to_string_lossy()));

@@ -16,6 +16,9 @@ pub(crate) enum Target {
     Lems,
     /// TVBO YAML.
     Yaml,
+    /// A runnable Python script with JAX (`dfun`, an Euler/Heun/RK4 `jax.lax.scan`) that
+    /// writes results/<Model>.dat like the LEMS export.
+    Jax,
 }
 
 pub(crate) struct ExportArgs {
@@ -34,10 +37,25 @@ pub(crate) fn is_yaml(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
 }
 
+/// The built-in model that `path` names: a bare name (no directory, no extension) of a model in
+/// myelin's database, when no file of that name exists (a path that exists wins).
+pub(crate) fn builtin_named(path: &Path) -> Option<&'static myelin_tvbo::builtin::BuiltinModel> {
+    if path.exists() || path.components().count() != 1 || path.extension().is_some() {
+        return None;
+    }
+    myelin_tvbo::builtin::find(path.to_str()?)
+}
+
+/// Whether a command-line path is TVBO input: a YAML file, or the name of a built-in model.
+pub(crate) fn is_tvbo(path: &Path) -> bool {
+    is_yaml(path) || builtin_named(path).is_some()
+}
+
 /// Finds the file of a model that an experiment names: `$MYELIN_TVBO_DATABASE/models`, then
 /// `models/` (and `models/neuroml/`) beside the experiment or in any directory above it (an
 /// experiment inside TVBO's database tree finds the database's models), then the reference cache
-/// that `scripts/fetch-reference.sh` fills. A file is found by its stem, else by its `name:`.
+/// that `scripts/fetch-reference.sh` fills. A file is found by its stem, else by its `name:`;
+/// failing both, myelin's built-in model of that name.
 fn resolver(file: &Path) -> impl Fn(&str) -> Option<(String, String)> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     if let Some(db) = std::env::var_os("MYELIN_TVBO_DATABASE") {
@@ -100,7 +118,7 @@ fn resolver(file: &Path) -> impl Fn(&str) -> Option<(String, String)> {
                 }
             }
         }
-        None
+        myelin_tvbo::builtin::find(name).map(|m| (m.file_name(), m.yaml.to_string()))
     }
 }
 
@@ -109,6 +127,16 @@ fn read_experiment(
     sources: &mut SourceMap,
     diags: &mut Diagnostics,
 ) -> Result<Option<Experiment>, myelin_lems::Unusable> {
+    if let Some(m) = builtin_named(file) {
+        let resolve = resolver(file);
+        return Ok(myelin_tvbo::load(
+            &m.file_name(),
+            m.yaml,
+            sources,
+            diags,
+            &resolve,
+        ));
+    }
     let text = std::fs::read_to_string(file).map_err(|e| myelin_lems::Unusable {
         path: file.to_path_buf(),
         message: match e.kind() {
@@ -257,9 +285,9 @@ pub(crate) fn export(args: ExportArgs) -> u8 {
 }
 
 fn export_inner(args: ExportArgs) -> Result<(), u8> {
-    if !is_yaml(&args.file) {
+    if !is_tvbo(&args.file) {
         eprintln!(
-            "error[bad-input]: {}: `myelin export` reads TVBO YAML (.yaml or .yml)",
+            "error[bad-input]: {}: `myelin export` reads TVBO YAML (.yaml or .yml) or the name of a built-in model (see `myelin models`)",
             args.file.display()
         );
         return Err(EXIT_UNUSABLE);
@@ -323,6 +351,26 @@ fn export_inner(args: ExportArgs) -> Result<(), u8> {
             }
         }
     }
+    if args.to == Target::Jax {
+        let mut jax_diags = Diagnostics::new();
+        let script = myelin_tvbo::to_jax(&exp, &opts, &mut jax_diags);
+        jax_diags.sort();
+        print_diags(&sources, &jax_diags);
+        let Some(script) = script.filter(|_| !jax_diags.has_errors()) else {
+            eprintln!(
+                "{}: cannot be exported to JAX; nothing written",
+                args.file.display()
+            );
+            return Err(EXIT_INVALID);
+        };
+        return match &args.output {
+            None => {
+                let _ = std::io::stdout().lock().write_all(script.as_bytes());
+                Ok(())
+            }
+            Some(p) => write_out(p, &script),
+        };
+    }
     let prefix = file_prefix(&exp);
     let roles = ["dynamics", "network", "simulation"];
     let names: [String; 3] = roles.map(|r| format!("{prefix}_{r}.xml"));
@@ -382,6 +430,43 @@ fn export_inner(args: ExportArgs) -> Result<(), u8> {
         (Layout::Split { .. }, None) => return Err(EXIT_UNUSABLE),
     }
     Ok(())
+}
+
+/// `myelin models`: lists the built-in models (name and one line each), or prints one as TVBO
+/// YAML.
+pub(crate) fn models(name: Option<&str>) -> u8 {
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    match name {
+        None => {
+            let width = myelin_tvbo::builtin::MODELS
+                .iter()
+                .map(|m| m.name.len())
+                .max()
+                .unwrap_or(0);
+            for m in myelin_tvbo::builtin::MODELS {
+                let _ = writeln!(out, "{:width$}  {}", m.name, m.summary());
+            }
+            EXIT_OK
+        }
+        Some(n) => match myelin_tvbo::builtin::find(n) {
+            Some(m) => {
+                let _ = out.write_all(m.yaml.as_bytes());
+                EXIT_OK
+            }
+            None => {
+                let names: Vec<&str> = myelin_tvbo::builtin::MODELS
+                    .iter()
+                    .map(|m| m.name)
+                    .collect();
+                eprintln!(
+                    "error[unknown-model]: no built-in model `{n}`; the built-in models are: {}",
+                    names.join(", ")
+                );
+                EXIT_UNUSABLE
+            }
+        },
+    }
 }
 
 #[cfg(test)]
