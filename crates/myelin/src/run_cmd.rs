@@ -362,6 +362,8 @@ fn temp_name(path: &Path) -> PathBuf {
 }
 
 pub(crate) fn run(args: RunArgs) -> u8 {
+    let setup_start = Instant::now();
+    let wall_start = std::time::SystemTime::now();
     let mut sources = SourceMap::new();
     let mut diags = Diagnostics::new();
     let loaded = match crate::load_and_check(&args.file, &args.include_dirs, &mut sources, &mut diags) {
@@ -462,6 +464,7 @@ pub(crate) fn run(args: RunArgs) -> u8 {
         bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps ({eta})").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
         sink.progress = Some(bar);
     }
+    let setup_time = setup_start.elapsed();
     let start = Instant::now();
     sim.run(&mut sink);
     if let Some(p) = sink.progress.take() {
@@ -495,6 +498,31 @@ pub(crate) fn run(args: RunArgs) -> u8 {
             return crate::EXIT_UNUSABLE;
         }
     }
+    // `<Target reportFile=..>`: a summary of the run, as jLEMS writes one.
+    if let Some(report) = loaded.model.targets.first().and_then(|t| t.report_file.as_deref()) {
+        let save_time = start.elapsed().saturating_sub(elapsed);
+        let name = report.replace("__SIMULATOR__", "myelin").replace("__TIMESTAMP__", &timestamp(wall_start, '_'));
+        let text = format!(
+            "# Report of running simulation with myelin v{v}\nSimulator=myelin\nSimulatorVersion={v}\nSimulationFile={file}\nStartTime={start}\nSetupTime={setup:.3}\nRealSimulationTime={run:.3}\nSimulationSaveTime={save:.3}\n",
+            v = env!("CARGO_PKG_VERSION"),
+            file = std::fs::canonicalize(&args.file).unwrap_or_else(|_| args.file.clone()).display(),
+            start = timestamp(wall_start, ' '),
+            setup = setup_time.as_secs_f64(),
+            run = elapsed.as_secs_f64(),
+            save = save_time.as_secs_f64(),
+        );
+        let result = output_path(&base, &name, allow_outside).and_then(|path| {
+            crate::write_atomically(&path, text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            Ok(path)
+        });
+        match result {
+            Ok(path) => written.push(path),
+            Err(m) => {
+                eprintln!("error[write-failed]: report file: {m}");
+                return crate::EXIT_UNUSABLE;
+            }
+        }
+    }
     if !args.quiet {
         eprintln!(
             "{}: {} steps of {} s, {} instances, in {:.3} s; wrote {}",
@@ -509,9 +537,37 @@ pub(crate) fn run(args: RunArgs) -> u8 {
     crate::EXIT_OK
 }
 
+/// UTC time as `YYYY-MM-DD HH:MM:SS` (with `sep` between date and time).
+fn timestamp(t: std::time::SystemTime, sep: char) -> String {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let time = if sep == ' ' {
+        format!("{:02}:{:02}:{:02}", rem / 3600, rem / 60 % 60, rem % 60)
+    } else {
+        format!("{:02}-{:02}-{:02}", rem / 3600, rem / 60 % 60, rem % 60)
+    };
+    format!("{year:04}-{month:02}-{day:02}{sep}{time}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::java_float;
+
+    #[test]
+    fn timestamps_are_civil_utc() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_378_232);
+        assert_eq!(super::timestamp(t, ' '), "2026-11-22 20:10:32");
+    }
 
     #[test]
     fn the_fast_path_writes_what_the_general_one_does() {
