@@ -2,7 +2,7 @@
 //! ids.
 
 use myelin_ir::TypeScope;
-use crate::suggest::did_you_mean;
+use myelin_diag::suggest::did_you_mean;
 use crate::Ctx;
 use myelin_diag::Diagnostic;
 use myelin_ir::*;

@@ -1,7 +1,7 @@
 //! Checks of what the model defines: units, component types, their members and dynamics.
 
 use myelin_ir::{SymbolKind, TypeScope};
-use crate::suggest::did_you_mean;
+use myelin_diag::suggest::did_you_mean;
 use crate::Ctx;
 use myelin_diag::{Diagnostic, Span};
 use myelin_expr::DimType;

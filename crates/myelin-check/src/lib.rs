@@ -17,7 +17,6 @@ use myelin_ir::Model;
 mod components;
 mod definitions;
 mod neuroml;
-mod suggest;
 
 pub use myelin_ir::TypeScope;
 

@@ -198,7 +198,7 @@ fn network<'m>(ctx: &mut Ctx<'m>, net: &'m Component, ids: &HashMap<&'m str, &'m
             None => {
                 let d = Diagnostic::error("dangling-reference", format!("`{key}` refers to population `{}`, which is not in network `{}`", a.value, net.id.as_deref().unwrap_or("")))
                     .at(a.value_span);
-                let d = match crate::suggest::did_you_mean(&a.value, pops.keys().copied()) {
+                let d = match myelin_diag::suggest::did_you_mean(&a.value, pops.keys().copied()) {
                     Some(h) => d.with_note(h),
                     None => d,
                 };

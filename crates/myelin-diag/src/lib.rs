@@ -7,6 +7,8 @@
 //!
 //! Nothing here does I/O: sources are added as strings by whoever reads them.
 
+pub mod suggest;
+
 use std::fmt::Write as _;
 
 /// Index of a file in a [`SourceMap`].

@@ -1,7 +1,7 @@
-//! "Did you mean" suggestions.
+//! "Did you mean" suggestions for names that are not known, shared by every front end.
 
 /// The candidate closest to `name` by edit distance, if it is close enough to be a likely typo.
-pub(crate) fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (name.chars().count() / 3).max(1);
     candidates
         .into_iter()
@@ -26,7 +26,7 @@ fn distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-pub(crate) fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     closest(name, candidates).map(|c| format!("did you mean `{c}`?"))
 }
 
