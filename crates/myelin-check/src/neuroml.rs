@@ -176,7 +176,7 @@ fn network<'m>(ctx: &mut Ctx<'m>, net: &'m Component, ids: &HashMap<&'m str, &'m
     for p in net.children.iter().filter(|k| ctx.model.is_a(&k.type_name, "basePopulation")) {
         let (Some(id), Some(comp)) = (p.id.as_deref(), p.attribute("component")) else { continue };
         let Some(cell) = ids.get(comp.value.as_str()) else { continue };
-        if let Some(m) = part_of(cell, &ids, ctx.model, "morphology") {
+        if let Some(m) = part_of(cell, ids, ctx.model, "morphology") {
             pop_segments.insert(id, segments_and_groups(m).0);
         }
     }

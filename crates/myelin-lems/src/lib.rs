@@ -287,11 +287,10 @@ impl Loader<'_> {
                 return None;
             }
         };
-        if let Some(dir) = found.parent() {
-            if !self.extra_dirs.iter().any(|d| d == dir) {
+        if let Some(dir) = found.parent()
+            && !self.extra_dirs.iter().any(|d| d == dir) {
                 self.extra_dirs.push(dir.to_path_buf());
             }
-        }
         Some(self.add_document(&found, text))
     }
 
@@ -319,12 +318,10 @@ impl Loader<'_> {
 
 /// How a path is shown in diagnostics: relative to the working directory when it is inside it.
 fn display_path(path: &Path) -> String {
-    if path.is_absolute() {
-        if let Ok(cwd) = std::env::current_dir() {
-            if let Ok(rel) = path.strip_prefix(&cwd) {
+    if path.is_absolute()
+        && let Ok(cwd) = std::env::current_dir()
+            && let Ok(rel) = path.strip_prefix(&cwd) {
                 return rel.display().to_string();
             }
-        }
-    }
     path.display().to_string()
 }

@@ -94,7 +94,7 @@ macro_rules! interpret {
                     Op::BinC(op, c) => acc = myelin_expr::apply_binary(op, acc, c),
                     Op::Add => {
                         sp -= 1;
-                        acc = st[sp] + acc;
+                        acc += st[sp];
                     }
                     Op::Sub => {
                         sp -= 1;
@@ -102,7 +102,7 @@ macro_rules! interpret {
                     }
                     Op::Mul => {
                         sp -= 1;
-                        acc = st[sp] * acc;
+                        acc *= st[sp];
                     }
                     Op::Div => {
                         sp -= 1;

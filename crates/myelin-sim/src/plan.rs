@@ -207,7 +207,7 @@ impl Plan {
             };
             full.push(InstPlan {
                 derived: (0..t.derived.len() as u32).collect(),
-                pulls: (0..t.requirements.len()).filter_map(|k| link(k)).collect(),
+                pulls: (0..t.requirements.len()).filter_map(&link).collect(),
                 exposed: t.exposed_slots.clone(),
                 children: children.clone(),
                 block: None,
@@ -219,7 +219,7 @@ impl Plan {
             });
             fast.push(InstPlan {
                 derived: (0..t.derived.len() as u32).filter(|&k| dy[derived_slot(&t.derived[k as usize]) as usize]).collect(),
-                pulls: (0..t.requirements.len()).filter(|&k| dy[t.requirements[k] as usize]).filter_map(|k| link(k)).collect(),
+                pulls: (0..t.requirements.len()).filter(|&k| dy[t.requirements[k] as usize]).filter_map(link).collect(),
                 exposed: t.exposed_slots.iter().copied().filter(|&s| dy[s as usize]).collect(),
                 children,
                 block: None,
