@@ -47,6 +47,7 @@ pub struct SimulationSpec {
     pub length: f64,
     pub step: f64,
     pub seed: i64,
+    pub method: crate::Method,
     pub outputs: Vec<OutputFile>,
     pub events: Vec<EventFile>,
 }
@@ -113,7 +114,7 @@ impl<'m> Simulation<'m> {
             type_index: FxHashMap::default(),
             insts: vec![],
             root: 0,
-            spec: SimulationSpec { length: 0.0, step: 0.0, seed: 0, outputs: vec![], events: vec![] },
+            spec: SimulationSpec { length: 0.0, step: 0.0, seed: 0, method: crate::Method::Euler, outputs: vec![], events: vec![] },
             columns: vec![],
             event_taps: FxHashMap::default(),
             rng: JavaRandom::new(0),
@@ -744,6 +745,39 @@ impl AtOpt for SimError {
 }
 
 impl Simulation<'_> {
+    /// Chooses the integration method. Methods other than Euler evaluate rates at intermediate
+    /// states, which is only well defined when each component's dynamics read nothing but its
+    /// own variables (a single TVBO model, a FitzHugh-Nagumo cell): anything else is refused.
+    pub fn set_method(&mut self, method: crate::Method) -> Result<(), SimError> {
+        if method != crate::Method::Euler {
+            for inst in &self.insts {
+                let t = &self.types[inst.ty as usize];
+                if t.body.rates.is_empty() && t.regimes.iter().all(|r| r.body.rates.is_empty()) {
+                    continue;
+                }
+                let reads_others = !t.requirements.is_empty() || t.derived.iter().any(|d| matches!(d, crate::ctype::Derive::Select(..)));
+                let why = if reads_others {
+                    Some("its dynamics read other components")
+                } else if !t.regimes.is_empty() {
+                    Some("it has regimes")
+                } else if !t.kinetic_schemes.is_empty() {
+                    Some("it has kinetic schemes")
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    return Err(SimError::new(format!(
+                        "--method {method:?} needs components whose dynamics read only their own state; `{}` cannot use it because {why} (use --method euler)",
+                        t.name
+                    ))
+                    .at_opt(inst.comp.map(|c| c.name_span)));
+                }
+            }
+        }
+        self.spec.method = method;
+        Ok(())
+    }
+
     /// Reseeds `random()`.
     pub fn set_seed(&mut self, seed: i64) {
         self.spec.seed = seed;

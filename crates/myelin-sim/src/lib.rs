@@ -25,6 +25,29 @@ mod run;
 pub use build::{Simulation, SimulationSpec};
 pub use run::{EventFile, OutputFile, Sink};
 
+/// How states advance over a step. `Euler` is jLEMS's forward Euler (the default, and the
+/// semantics conformance is measured against); `Heun` and `Rk4` are the second- and
+/// fourth-order methods TVB users expect, for models whose dynamics read only their own state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Method {
+    #[default]
+    Euler,
+    Heun,
+    Rk4,
+}
+
+impl std::str::FromStr for Method {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "euler" => Ok(Method::Euler),
+            "heun" => Ok(Method::Heun),
+            "rk4" => Ok(Method::Rk4),
+            other => Err(format!("unknown method `{other}` (expected euler, heun or rk4)")),
+        }
+    }
+}
+
 /// Why a model cannot be simulated.
 #[derive(Debug, Clone)]
 pub struct SimError {

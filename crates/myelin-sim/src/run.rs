@@ -282,7 +282,9 @@ impl Simulation<'_> {
         let ty = self.insts[i as usize].ty as usize;
         // All rates from the current state, then the simultaneous update.
         let n_rates = self.types[ty].body.rates.len();
-        if n_rates > 0 {
+        if n_rates > 0 && self.spec.method != crate::Method::Euler {
+            self.integrate_staged(p, i, t, dt);
+        } else if n_rates > 0 {
             let mut rates = [0.0f64; 32];
             let mut big: Vec<f64> = vec![];
             let buf: &mut [f64] = if n_rates <= 32 {
@@ -351,6 +353,49 @@ impl Simulation<'_> {
 
     /// Occupancies of each kinetic scheme advance by the exponential of the rate matrix over
     /// the step (before the owner's own update, as jLEMS does).
+    /// Heun or RK4 over one step for an instance whose rates read only its own variables
+    /// (checked by `set_method`): stages at the start, middle and end of the step, derived
+    /// variables recomputed at each stage.
+    fn integrate_staged(&mut self, p: &InstPlan, i: u32, t: f64, dt: f64) {
+        let ty = self.insts[i as usize].ty as usize;
+        let slots: Vec<u32> = self.types[ty].body.rates.iter().map(|(s, _)| *s).collect();
+        let x0: Vec<f64> = slots.iter().map(|&s| self.insts[i as usize].vars[s as usize]).collect();
+        let ts = p.time_slot as usize;
+        // Rates at time `at` with states `x`.
+        let stage = |sim: &mut Self, at: f64, x: &[f64]| -> Vec<f64> {
+            for (k, &s) in slots.iter().enumerate() {
+                sim.insts[i as usize].vars[s as usize] = x[k];
+            }
+            sim.insts[i as usize].vars[ts] = at;
+            if !p.derived.is_empty() {
+                sim.derive(i, p);
+            }
+            let vars = &sim.insts[i as usize].vars;
+            let rng = &mut sim.rng;
+            sim.types[ty].body.rates.iter().map(|(_, e)| e.eval(vars, &mut || rng.next_f64())).collect()
+        };
+        let axpy = |a: &[f64], h: f64, b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(x, k)| x + h * k).collect() };
+        let t0 = t - dt;
+        let x1: Vec<f64> = match self.spec.method {
+            crate::Method::Heun => {
+                let k1 = stage(self, t0, &x0);
+                let k2 = stage(self, t, &axpy(&x0, dt, &k1));
+                x0.iter().zip(k1.iter().zip(&k2)).map(|(x, (a, b))| x + 0.5 * dt * (a + b)).collect()
+            }
+            _ => {
+                let k1 = stage(self, t0, &x0);
+                let k2 = stage(self, t0 + 0.5 * dt, &axpy(&x0, 0.5 * dt, &k1));
+                let k3 = stage(self, t0 + 0.5 * dt, &axpy(&x0, 0.5 * dt, &k2));
+                let k4 = stage(self, t, &axpy(&x0, dt, &k3));
+                (0..x0.len()).map(|k| x0[k] + dt / 6.0 * (k1[k] + 2.0 * k2[k] + 2.0 * k3[k] + k4[k])).collect()
+            }
+        };
+        for (k, &s) in slots.iter().enumerate() {
+            self.insts[i as usize].vars[s as usize] = x1[k];
+        }
+        self.insts[i as usize].vars[ts] = t;
+    }
+
     fn advance_schemes(&mut self, i: u32, dt: f64) {
         let schemes = std::mem::take(&mut self.insts[i as usize].schemes);
         for s in &schemes {

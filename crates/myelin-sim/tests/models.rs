@@ -156,3 +156,51 @@ fn unsupported_constructs_are_refused_not_ignored() {
     assert!(err.message.contains("simultaneous"), "{}", err.message);
     assert!(err.span.is_some(), "the refusal points into the file");
 }
+
+fn decay(method: myelin_sim::Method) -> Vec<f64> {
+    let text = format!(
+        "<Lems><Target component=\"sim\"/>{HEADER}{}</Lems>",
+        r#"<ComponentType name="decay">
+             <Parameter name="tau" dimension="time"/>
+             <Exposure name="x" dimension="none"/>
+             <Dynamics>
+               <StateVariable name="x" dimension="none" exposure="x"/>
+               <TimeDerivative variable="x" value="-x / tau"/>
+               <OnStart><StateAssignment variable="x" value="1"/></OnStart>
+             </Dynamics>
+           </ComponentType>
+           <decay id="d" tau="1ms"/>
+           <Simulation id="sim" length="1ms" step="0.1ms" target="d">
+             <OutputFile id="o" fileName="x.dat"><OutputColumn id="x" quantity="x"/></OutputFile>
+           </Simulation>"#
+    );
+    let mut sources = SourceMap::new();
+    let mut diags = Diagnostics::new();
+    let loaded = load_str("/m.xml", &text, &LoadOptions::default(), &MemFs::new(), &mut sources, &mut diags);
+    let mut sim = Simulation::build(&loaded.model, None).unwrap();
+    sim.set_method(method).unwrap();
+    let mut sink = Memory::default();
+    sim.run(&mut sink);
+    sink.rows.iter().map(|r| r.1[0]).collect()
+}
+
+#[test]
+fn heun_and_rk4_have_their_amplification_factors() {
+    // x' = -x/tau with h = dt/tau = 0.1: one step multiplies x by the method's factor.
+    let h: f64 = 0.1;
+    for (method, factor) in [
+        (myelin_sim::Method::Euler, 1.0 - h),
+        (myelin_sim::Method::Heun, 1.0 - h + h * h / 2.0),
+        (myelin_sim::Method::Rk4, 1.0 - h + h * h / 2.0 - h.powi(3) / 6.0 + h.powi(4) / 24.0),
+    ] {
+        let xs = decay(method);
+        assert_eq!(xs.len(), 11);
+        for (k, x) in xs.iter().enumerate() {
+            let want = factor.powi(k as i32);
+            assert!((x - want).abs() < 1e-12, "{method:?} step {k}: {x} vs {want}");
+        }
+    }
+    // RK4 is close to the exact solution.
+    let exact = (-1.0f64).exp();
+    assert!((decay(myelin_sim::Method::Rk4)[10] - exact).abs() < 1e-6);
+}

@@ -61,9 +61,13 @@ enum Command {
         /// Override the time step (e.g. `0.01ms`).
         #[arg(long)]
         dt: Option<String>,
-        /// Seed for `random()` (default: the Simulation's `seed`, else 0).
+        /// Seed for `random()` (default: the Simulation's `seed`, else jLEMS's 1234).
         #[arg(long)]
         seed: Option<i64>,
+        /// Integration method: `euler` (jLEMS's forward Euler; the default for LEMS/NeuroML),
+        /// `heun` (the default for TVBO models, as in TVB) or `rk4`.
+        #[arg(long)]
+        method: Option<String>,
         /// Write outputs under this directory instead of the LEMS file's; also allows output
         /// paths that leave it.
         #[arg(long)]
@@ -129,8 +133,8 @@ fn main() -> ExitCode {
         Command::Write { file, include_dirs, flatten, output } => write(&file, include_dirs, flatten, output),
         Command::Models { name } => tvbo_cmd::models(name.as_deref()),
         Command::Export { file, to, split, output, duration, dt } => tvbo_cmd::export(tvbo_cmd::ExportArgs { file, to, split, output, duration, dt }),
-        Command::Run { file, include_dirs, duration, dt, seed, out_dir, quiet } => {
-            run_cmd::run(run_cmd::RunArgs { file, include_dirs, duration, dt, seed, out_dir, quiet })
+        Command::Run { file, include_dirs, duration, dt, seed, method, out_dir, quiet } => {
+            run_cmd::run(run_cmd::RunArgs { file, include_dirs, duration, dt, seed, method, out_dir, quiet })
         }
     };
     ExitCode::from(code)

@@ -14,6 +14,7 @@ pub(crate) struct RunArgs {
     pub(crate) duration: Option<String>,
     pub(crate) dt: Option<String>,
     pub(crate) seed: Option<i64>,
+    pub(crate) method: Option<String>,
     pub(crate) out_dir: Option<PathBuf>,
     pub(crate) quiet: bool,
 }
@@ -414,6 +415,22 @@ pub(crate) fn run(args: RunArgs) -> u8 {
     }
     if let Some(s) = args.seed {
         sim.set_seed(s);
+    }
+    // TVBO models integrate with Heun by default, as TVB does; LEMS/NeuroML with jLEMS's Euler.
+    let method = match args.method.as_deref() {
+        Some(m) => match m.parse::<myelin_sim::Method>() {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("error[bad-argument]: --method: {e}");
+                return crate::EXIT_UNUSABLE;
+            }
+        },
+        None if crate::tvbo_cmd::is_tvbo(&args.file) => myelin_sim::Method::Heun,
+        None => myelin_sim::Method::Euler,
+    };
+    if let Err(e) = sim.set_method(method) {
+        eprint!("{}", myelin_diag::render_text(&sources, &e.to_diagnostic()));
+        return crate::EXIT_INVALID;
     }
     let base = match &args.out_dir {
         Some(d) => d.clone(),
