@@ -425,9 +425,38 @@ pub(crate) fn run(args: RunArgs) -> u8 {
                 return crate::EXIT_UNUSABLE;
             }
         },
-        None if crate::tvbo_cmd::is_tvbo(&args.file) => myelin_sim::Method::Heun,
+        None if crate::tvbo_cmd::is_tvbo(&args.file) => {
+            // The experiment's own integrator, else TVB's default, Heun.
+            match crate::tvbo_cmd::integration(&args.file).and_then(|(m, _)| m) {
+                Some(name) => match crate::tvbo_cmd::method_from_tvbo(&name) {
+                    Some(m) => m,
+                    None => {
+                        eprintln!("error[unsupported-method]: the experiment asks for the integrator `{name}`, which myelin does not have (choose --method euler, heun or rk4)");
+                        return crate::EXIT_INVALID;
+                    }
+                },
+                None => myelin_sim::Method::Heun,
+            }
+        }
         None => myelin_sim::Method::Euler,
     };
+    // Noise would be silently dropped: refuse instead.
+    if crate::tvbo_cmd::is_tvbo(&args.file)
+        && let Some((_, Some(noise))) = crate::tvbo_cmd::integration(&args.file)
+    {
+        let d = myelin_diag::Diagnostic::error(
+            "unsupported-noise",
+            "the experiment's integration has noise; myelin run has no stochastic integrator yet",
+        )
+        .at(noise)
+        .with_note("remove `noise` to run the deterministic model, or export it (`myelin export`) for another simulator");
+        // The span points into a file read by `integration`; read it again for the message.
+        let mut s2 = SourceMap::new();
+        let mut d2 = Diagnostics::new();
+        let _ = crate::tvbo_cmd::load_and_check(&args.file, &mut s2, &mut d2, false);
+        eprint!("{}", myelin_diag::render_text(&s2, &d));
+        return crate::EXIT_INVALID;
+    }
     if let Err(e) = sim.set_method(method) {
         eprint!("{}", myelin_diag::render_text(&sources, &e.to_diagnostic()));
         return crate::EXIT_INVALID;

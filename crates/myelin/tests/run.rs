@@ -90,3 +90,23 @@ fn invalid_and_unsupported_models_exit_non_zero_with_locations() {
     let (code, _, _) = myelin(&d, &["run", "--quiet", "missing.xml"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn tvbo_runs_choose_the_integrator_and_refuse_noise() {
+    let d = temp_dir("tvbo");
+    // A built-in model by name, with each method; an unknown method is a usage error.
+    for m in ["euler", "heun", "rk4"] {
+        let (code, _, err) = myelin(&d, &["run", "FitzHughNagumo", "--duration", "1ms", "--method", m, "--out-dir", m, "--quiet"]);
+        assert_eq!(code, 0, "{m}: {err}");
+        assert!(d.join(m).join("results/FitzHughNagumo.dat").exists());
+    }
+    let (code, _, err) = myelin(&d, &["run", "FitzHughNagumo", "--method", "leapfrog", "--quiet"]);
+    assert_eq!(code, 2, "{err}");
+    // An experiment asking for noise is refused at its `noise`, not run without it.
+    let exp = "id: 1\nlabel: noisy\ndynamics:\n  name: FitzHughNagumo\nintegration:\n  method: heun\n  step_size: 0.1\n  duration: 10.0\n  noise:\n    name: Additive\n";
+    std::fs::write(d.join("noisy.yaml"), exp).unwrap();
+    let (code, _, err) = myelin(&d, &["run", "noisy.yaml", "--quiet"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("noisy.yaml:9:3: error[unsupported-noise]"), "{err}");
+    assert!(!d.join("results").exists(), "nothing written");
+}
