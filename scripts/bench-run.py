@@ -540,8 +540,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1 run per tool, no warm-up")
     ap.add_argument("--tools", default="myelin,jnml,eden", help="comma list of myelin,jnml,eden "
                     "(EDEN runs on the networks only)")
-    ap.add_argument("--cases", default="ex5,ex15,small,big", help="comma list of "
-                    "ex5,ex15,small,big")
+    ap.add_argument("--cases", default="ex5,ex15,jansenrit,small,big", help="comma list of "
+                    "ex5,ex15,jansenrit,small,big (jansenrit: myelin's built-in JansenRit exported "
+                    "to LEMS, 1 s at TVBO's step, run by both)")
     ap.add_argument("--timeout", type=float, default=600,
                     help="seconds per run before it is killed and reported as timeout "
                     "(default 600)")
@@ -568,8 +569,8 @@ def main() -> None:
     cases_wanted = [c.strip() for c in args.cases.split(",") if c.strip()]
     if not tools or set(tools) - {"myelin", "jnml", "eden"}:
         ap.error("--tools takes myelin, jnml and/or eden")
-    if not cases_wanted or set(cases_wanted) - {"ex5", "ex15", "small", "big"}:
-        ap.error("--cases takes ex5, ex15, small and/or big")
+    if not cases_wanted or set(cases_wanted) - {"ex5", "ex15", "jansenrit", "small", "big"}:
+        ap.error("--cases takes ex5, ex15, jansenrit, small and/or big")
     sizes = {}
     for name in ("small", "big"):
         try:
@@ -622,6 +623,19 @@ def main() -> None:
         cases.append({"name": name, "file": jnml_dir / "LEMSexamples" / fname,
                       "prepare": prep_examples, "may_time_out": False,
                       "tools": [t for t in ("myelin", "jnml") if t in tools],
+                      "nruns": nruns, "warmup": warmup,
+                      "cmds": {t: c for t, c in cmds.items() if t in tools}})
+    if "jansenrit" in cases_wanted and myelin is not None:
+        # TVBO's JansenRit through myelin's LEMS export: both tools run the same file.
+        def prep_jr(d: Path) -> Path:
+            subprocess.run([str(myelin), "export", "JansenRit", "-o", str(d / "JansenRit.xml")],
+                           check=True, capture_output=True)
+            (d / "results").mkdir(exist_ok=True)
+            return d
+
+        cmds = {"myelin": ([myelin, "run", "JansenRit.xml"], None), "jnml": jv("JansenRit.xml", "-nogui")}
+        cases.append({"name": "jansenrit", "file": Path("JansenRit.xml"), "prepare": prep_jr,
+                      "may_time_out": False, "tools": [t for t in ("myelin", "jnml") if t in tools],
                       "nruns": nruns, "warmup": warmup,
                       "cmds": {t: c for t, c in cmds.items() if t in tools}})
     workloads = {}
