@@ -20,7 +20,7 @@ pub(crate) const EXIT_INVALID: u8 = 1;
 pub(crate) const EXIT_UNUSABLE: u8 = 2;
 
 #[derive(Parser)]
-#[command(name = "myelin", version, about = "Read, validate and write LEMS and NeuroML2 models", long_about = None)]
+#[command(name = "myelin", version, about = "Validate, simulate and convert NeuroML2/LEMS and TVBO models", long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
