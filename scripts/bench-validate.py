@@ -57,7 +57,8 @@ import time
 from pathlib import Path
 
 from benchlib import (DEFAULT_MYELIN, ensure_myelin, environment, fetch_references, jnml_cmd, loud,
-                      rss_method_available, run_once, spawn_overhead, summarize, wait_for_venv)
+                      rss_method_available, run_once, spawn_overhead, summarize, wait_for_venv, accept_workload,
+)
 
 # Bump when the generated network changes, so cached copies are regenerated.
 GENERATOR_VERSION = 1
@@ -280,28 +281,7 @@ def ensure_workload(cache: Path, args) -> tuple[Path, dict]:
     print(f"   {summary['connections_total']} connections {summary['connections']}, "
           f".net.nml {summary['nml_bytes'] / 1e6:.1f} MB, generated in {gen_s:.1f}s", flush=True)
 
-    # jNeuroML must accept both files, otherwise the benchmark measures nothing useful.
-    checks = {}
-    jar = cache / "jnml" / "jNeuroML.jar"
-    for name, argv, ok_text in (
-            ("jnml -validate", jnml_cmd(jar, args.jnml_xmx, "-validate", tmp / summary["nml"]),
-             "Valid against schema and all tests"),
-            ("jnml -norun", jnml_cmd(jar, args.jnml_xmx, tmp / summary["lems"], "-norun"),
-             "Finished reading and building LEMS model")):
-        r = subprocess.run(argv, cwd=tmp, capture_output=True, text=True)
-        out = r.stdout + r.stderr
-        checks[name] = {"rc": r.returncode, "ok": r.returncode == 0 and ok_text in out}
-        if not checks[name]["ok"]:
-            print(out[-3000:], file=sys.stderr)
-            raise SystemExit(f"jNeuroML rejects the generated workload ({name}); left in {tmp}")
-        print(f"   {name}: ok", flush=True)
-
-    info = {"params": params, "summary": summary, "generation_s": gen_s, "jnml_checks": checks,
-            "generated_at": datetime.datetime.now().isoformat(timespec="seconds")}
-    (tmp / "workload.json").write_text(json.dumps(info, indent=1))
-    if d.exists():
-        shutil.rmtree(d)
-    tmp.rename(d)
+    info = accept_workload(cache, tmp, d, summary, params, gen_s, args.jnml_xmx)
     return d, info
 
 

@@ -220,3 +220,33 @@ def environment(cache: Path, myelin: Path | None) -> dict:
         "myelin": str(myelin) if myelin else None,
         "cache": str(cache),
     }
+
+
+def accept_workload(cache: Path, tmp: Path, d: Path, summary: dict, params: dict, gen_s: float,
+                    jnml_xmx: str) -> dict:
+    """A generated network is used only once jNeuroML accepts it (`-validate` and `-norun`):
+    otherwise a benchmark would measure nothing useful. Then `tmp` becomes `d`, with a
+    workload.json describing it."""
+    import json
+    import shutil
+    checks = {}
+    jar = cache / "jnml" / "jNeuroML.jar"
+    for name, argv, ok_text in (
+            ("jnml -validate", jnml_cmd(jar, jnml_xmx, "-validate", tmp / summary["nml"]),
+             "Valid against schema and all tests"),
+            ("jnml -norun", jnml_cmd(jar, jnml_xmx, tmp / summary["lems"], "-norun"),
+             "Finished reading and building LEMS model")):
+        r = subprocess.run(argv, cwd=tmp, capture_output=True, text=True)
+        out = r.stdout + r.stderr
+        checks[name] = {"rc": r.returncode, "ok": r.returncode == 0 and ok_text in out}
+        if not checks[name]["ok"]:
+            print(out[-3000:], file=sys.stderr)
+            raise SystemExit(f"jNeuroML rejects the generated workload ({name}); left in {tmp}")
+        print(f"   {name}: ok", flush=True)
+    info = {"params": params, "summary": summary, "generation_s": gen_s, "jnml_checks": checks,
+            "generated_at": datetime.datetime.now().isoformat(timespec="seconds")}
+    (tmp / "workload.json").write_text(json.dumps(info, indent=1))
+    if d.exists():
+        shutil.rmtree(d)
+    tmp.rename(d)
+    return info
