@@ -75,7 +75,7 @@ pub(crate) fn read_document(file: FileId, src: &str, diags: &mut Diagnostics) ->
         targets: vec![],
     };
     // roxmltree does not list namespace declarations among attributes; keep order stable.
-    items.root_attributes.sort_by(|a, b| b.0.starts_with("xmlns").cmp(&a.0.starts_with("xmlns")));
+    items.root_attributes.sort_by_key(|a| !a.0.starts_with("xmlns"));
     items.root_attributes.dedup();
     for child in elements(root) {
         r.top_level(child, root_kind, &mut items);

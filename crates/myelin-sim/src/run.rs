@@ -67,8 +67,7 @@ impl Simulation<'_> {
             if due > 0 {
                 ready.clear();
                 ready.extend(queue.drain(..due));
-                for k in 0..ready.len() {
-                    let p = ready[k];
+                for p in std::mem::take(&mut ready) {
                     self.deliver(p.target, p.port, t, &mut queue, sink);
                 }
             }

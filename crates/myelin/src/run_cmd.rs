@@ -616,10 +616,11 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::excessive_precision)] // edge cases written as the float32 values they are
     fn the_fast_path_writes_what_the_general_one_does() {
         // A spread of float32 bit patterns covering every exponent, plus the range edges.
         let mut bits: u32 = 0x1234_5678;
-        let mut check = |f: f32| {
+        let check = |f: f32| {
             let mut fast = vec![];
             super::push_java_float(&mut fast, f as f64);
             let mut general = vec![];

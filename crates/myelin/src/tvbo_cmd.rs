@@ -469,6 +469,29 @@ pub(crate) fn models(name: Option<&str>) -> u8 {
     }
 }
 
+/// What a TVBO experiment asks of the integrator: its `integration.method` (as written) and
+/// where it asks for noise, if it does. `None` when the file cannot be read as TVBO.
+pub(crate) fn integration(file: &Path) -> Option<(Option<String>, Option<myelin_diag::Span>)> {
+    let mut sources = SourceMap::new();
+    let mut diags = Diagnostics::new();
+    let exp = read_experiment(file, &mut sources, &mut diags).ok()??;
+    Some((exp.integration.method.as_ref().map(|m| m.value.clone()), exp.integration.noise))
+}
+
+/// TVB's integrator names (and plain ones) as myelin's methods.
+pub(crate) fn method_from_tvbo(name: &str) -> Option<myelin_sim::Method> {
+    let n = name.to_ascii_lowercase();
+    if n.contains("heun") {
+        Some(myelin_sim::Method::Heun)
+    } else if n.contains("euler") {
+        Some(myelin_sim::Method::Euler)
+    } else if n.contains("rungekutta") || n.contains("rk4") || n.contains("runge") {
+        Some(myelin_sim::Method::Rk4)
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -505,28 +528,5 @@ mod tests {
         );
         assert!(parse_time("5 min", "ms").is_err());
         assert!(parse_time("-1ms", "ms").is_err());
-    }
-}
-
-/// What a TVBO experiment asks of the integrator: its `integration.method` (as written) and
-/// where it asks for noise, if it does. `None` when the file cannot be read as TVBO.
-pub(crate) fn integration(file: &Path) -> Option<(Option<String>, Option<myelin_diag::Span>)> {
-    let mut sources = SourceMap::new();
-    let mut diags = Diagnostics::new();
-    let exp = read_experiment(file, &mut sources, &mut diags).ok()??;
-    Some((exp.integration.method.as_ref().map(|m| m.value.clone()), exp.integration.noise))
-}
-
-/// TVB's integrator names (and plain ones) as myelin's methods.
-pub(crate) fn method_from_tvbo(name: &str) -> Option<myelin_sim::Method> {
-    let n = name.to_ascii_lowercase();
-    if n.contains("heun") {
-        Some(myelin_sim::Method::Heun)
-    } else if n.contains("euler") {
-        Some(myelin_sim::Method::Euler)
-    } else if n.contains("rungekutta") || n.contains("rk4") || n.contains("runge") {
-        Some(myelin_sim::Method::Rk4)
-    } else {
-        None
     }
 }
