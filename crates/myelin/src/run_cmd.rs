@@ -336,6 +336,92 @@ impl Sink for FileSink {
     }
 }
 
+/// Rows sent to the formatting thread at a time.
+const BATCH_ROWS: usize = 2048;
+
+enum Batch {
+    /// Rows of one output file: `width` numbers each (time first).
+    Rows { file: usize, width: usize, data: Vec<f64> },
+    Event { file: usize, t: f64, id: usize },
+}
+
+/// The engine's sink during a run: rows are batched and formatted on a second thread (text
+/// output is a large share of a run), which owns the [`FileSink`] until the run ends.
+struct ThreadedSink {
+    tx: Option<std::sync::mpsc::SyncSender<Batch>>,
+    handle: Option<std::thread::JoinHandle<FileSink>>,
+    pending: Vec<Vec<f64>>,
+    widths: Vec<usize>,
+    progress: Option<indicatif::ProgressBar>,
+}
+
+impl ThreadedSink {
+    fn start(mut files: FileSink) -> Self {
+        let n = files.data.len();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(8);
+        let handle = std::thread::spawn(move || {
+            for batch in rx {
+                match batch {
+                    Batch::Rows { file, width, data } => {
+                        for row in data.chunks(width) {
+                            files.row(file, row[0], &row[1..]);
+                        }
+                    }
+                    Batch::Event { file, t, id } => files.event(file, t, id),
+                }
+            }
+            files
+        });
+        ThreadedSink { tx: Some(tx), handle: Some(handle), pending: vec![Vec::new(); n], widths: vec![1; n], progress: None }
+    }
+
+    fn flush(&mut self, file: usize) {
+        let data = std::mem::take(&mut self.pending[file]);
+        if let (false, Some(tx)) = (data.is_empty(), &self.tx) {
+            // A send fails only if the thread is gone; `finish` then reports it.
+            let _ = tx.send(Batch::Rows { file, width: self.widths[file], data });
+        }
+    }
+
+    /// Sends what is left, waits for the formatting thread and hands back the files.
+    fn finish(mut self) -> Option<FileSink> {
+        for f in 0..self.pending.len() {
+            self.flush(f);
+        }
+        drop(self.tx.take());
+        self.handle.take()?.join().ok()
+    }
+}
+
+impl Sink for ThreadedSink {
+    fn row(&mut self, file: usize, t: f64, values: &[f64]) {
+        let width = values.len() + 1;
+        self.widths[file] = width;
+        let p = &mut self.pending[file];
+        if p.capacity() == 0 {
+            p.reserve(width * BATCH_ROWS);
+        }
+        p.push(t);
+        p.extend_from_slice(values);
+        if p.len() >= width * BATCH_ROWS {
+            self.flush(file);
+        }
+    }
+
+    fn event(&mut self, file: usize, t: f64, id: usize) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Batch::Event { file, t, id });
+        }
+    }
+
+    fn progress(&mut self, done: u64, total: u64) {
+        if let Some(p) = &self.progress {
+            p.set_length(total);
+            p.set_position(done);
+        }
+    }
+}
+
 /// Where an output file goes: relative to the LEMS file's directory (or `--out-dir`), never
 /// outside it.
 fn output_path(base: &Path, name: &str, allow_outside: bool) -> Result<PathBuf, String> {
@@ -504,18 +590,28 @@ pub(crate) fn run(args: RunArgs) -> u8 {
             }
         }
     }
+    let temp_files: Vec<PathBuf> =
+        sink.data.iter().map(|(_, tmp, _)| tmp.clone()).chain(sink.events.iter().map(|(_, tmp, _, _)| tmp.clone())).collect();
+    let mut threaded = ThreadedSink::start(sink);
     use std::io::IsTerminal as _;
     if !args.quiet && std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(sim.steps());
         bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps ({eta})").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
-        sink.progress = Some(bar);
+        threaded.progress = Some(bar);
     }
     let setup_time = setup_start.elapsed();
     let start = Instant::now();
-    sim.run(&mut sink);
-    if let Some(p) = sink.progress.take() {
+    sim.run(&mut threaded);
+    if let Some(p) = threaded.progress.take() {
         p.finish_and_clear();
     }
+    let Some(mut sink) = threaded.finish() else {
+        for tmp in &temp_files {
+            let _ = std::fs::remove_file(tmp);
+        }
+        eprintln!("error[write-failed]: the output thread stopped unexpectedly");
+        return crate::EXIT_UNUSABLE;
+    };
     let elapsed = start.elapsed();
     if let Some(e) = sink.error.take() {
         cleanup(&sink);
