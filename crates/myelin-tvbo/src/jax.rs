@@ -252,26 +252,8 @@ pub fn to_jax(exp: &Experiment, opts: &ExportOptions, diags: &mut Diagnostics) -
         );
         "heun"
     };
-    let type_name: String = d
-        .name
-        .value
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
     // The same name as the LEMS export's ComponentType, so both write results/<name>.dat.
-    let mut type_name = type_name;
-    if type_name.is_empty() || type_name.starts_with(|c: char| c.is_ascii_digit()) {
-        type_name = format!("M_{type_name}");
-    }
-    if crate::lems::RESERVED_TYPES.contains(&type_name.as_str()) {
-        type_name.push_str("_model");
-    }
+    let type_name = crate::lems::component_type_name(&d.name.value);
 
     // The script.
     let mut py = String::new();

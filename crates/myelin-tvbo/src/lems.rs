@@ -133,7 +133,7 @@ const LEMS_RESERVED: &[&str] = &[
 ];
 
 /// Component type names the export defines itself or that LEMS uses as element names.
-pub(crate) const RESERVED_TYPES: &[&str] = &[
+const RESERVED_TYPES: &[&str] = &[
     "Simulation",
     "OutputFile",
     "OutputColumn",
@@ -154,6 +154,21 @@ pub(crate) const RESERVED_TYPES: &[&str] = &[
     "Coupling",
     "CouplingEdge",
 ];
+
+/// The ComponentType name a model is exported under (and the `results/<name>.dat` its run
+/// writes): the model's name with characters LEMS names cannot hold replaced by `_`, prefixed
+/// when it would start with a digit, suffixed when it would clash with a type the export
+/// defines itself.
+pub(crate) fn component_type_name(model: &str) -> String {
+    let mut name: String = model.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+        name = format!("M_{name}");
+    }
+    if RESERVED_TYPES.contains(&name.as_str()) {
+        name.push_str("_model");
+    }
+    name
+}
 
 /// An event after lowering: its test, its assignments `(target, value, span)`, its port, and
 /// its span.
@@ -225,24 +240,7 @@ impl<'a> Conv<'a> {
             }
         }
         let sec = fresh(&mut taken, "SEC");
-        let mut type_name: String = d
-            .name
-            .value
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        if type_name.is_empty() || type_name.starts_with(|c: char| c.is_ascii_digit()) {
-            type_name = format!("M_{type_name}");
-        }
-        if RESERVED_TYPES.contains(&type_name.as_str()) {
-            type_name.push_str("_model");
-        }
+        let type_name = component_type_name(&d.name.value);
         let start_errors = diags.error_count();
         Conv {
             exp,
