@@ -57,7 +57,6 @@ benchmark cannot mix two builds, and its sha256 is recorded.
 from __future__ import annotations
 
 import argparse
-import datetime
 import glob
 import hashlib
 import json
@@ -67,12 +66,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from benchlib import (DEFAULT_MYELIN, ensure_myelin, environment, fetch_references, jnml_cmd, loud,
                       median, rss_method_available, run_once, spawn_overhead, summarize,
-                      wait_for_venv, accept_workload,
+                      cached_workload,
 )
 
 # Bump when the generated network changes, so cached copies are regenerated.
@@ -178,37 +176,11 @@ def ensure_network(cache: Path, args, size: dict) -> tuple[Path, dict]:
               "duration_ms": size["ms"], "dt_ms": args.dt, "seed": args.seed}
     tag = f"izh_getting_started_N{size['cells']}_p{size['p']:g}_T{size['ms']:g}_dt{args.dt:g}" \
           f"_s{args.seed}"
-    root = Path(args.workdir) if args.workdir else cache / "bench"
-    d = root / tag
-    stamp = d / "workload.json"
-    if stamp.exists() and not args.regen:
-        info = json.loads(stamp.read_text())
-        if info.get("params") == params:
-            print(f"== reusing generated network {d} ({info['summary']['connections']} "
-                  f"connections)", flush=True)
-            return d, info
-    py = wait_for_venv(cache)
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=tag + ".", dir=root))
-    tmp.chmod(0o755)
-    print(f"== generating the getting-started network N={size['cells']}, p={size['p']:g}, "
-          f"{size['ms']:g} ms with libNeuroML into {d}", flush=True)
-    t0 = time.monotonic()
-    p = subprocess.run([str(py), str(Path(__file__).resolve()), "_generate", str(tmp),
-                        "--cells", str(size["cells"]), "--p", str(size["p"]),
-                        "--duration", str(size["ms"]), "--dt", str(args.dt),
-                        "--seed", str(args.seed)], capture_output=True, text=True)
-    if p.returncode != 0:  # (its stderr is only shown on failure: pyNeuroML logs chattily)
-        shutil.rmtree(tmp, ignore_errors=True)
-        print(p.stderr[-3000:], file=sys.stderr)
-        raise SystemExit(f"network generation failed (exit {p.returncode})")
-    summary = json.loads(p.stdout)
-    gen_s = time.monotonic() - t0
-    print(f"   {summary['connections']} connections, .net.nml "
-          f"{summary['nml_bytes'] / 1e6:.2f} MB, generated in {gen_s:.1f}s", flush=True)
-
-    info = accept_workload(cache, tmp, d, summary, params, gen_s, args.jnml_xmx)
-    return d, info
+    gen_args = ["--cells", str(size["cells"]), "--p", str(size["p"]), "--duration", str(size["ms"]),
+                "--dt", str(args.dt), "--seed", str(args.seed)]
+    what = f"the getting-started network N={size['cells']}, p={size['p']:g}, {size['ms']:g} ms"
+    return cached_workload(cache, args.workdir, args.regen, tag, params, Path(__file__).resolve(),
+                           gen_args, what, args.jnml_xmx)
 
 
 # EDEN 0.2.3's pip wheel ships a statically linked `eden`.  For cells it cannot run from built-in

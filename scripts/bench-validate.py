@@ -46,18 +46,13 @@ What it does:
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import resource
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 from benchlib import (DEFAULT_MYELIN, ensure_myelin, environment, fetch_references, jnml_cmd, loud,
-                      rss_method_available, run_once, spawn_overhead, summarize, wait_for_venv, accept_workload,
+                      rss_method_available, run_once, spawn_overhead, summarize, cached_workload,
 )
 
 # Bump when the generated network changes, so cached copies are regenerated.
@@ -253,36 +248,11 @@ def ensure_workload(cache: Path, args) -> tuple[Path, dict]:
     params = {"generator_version": GENERATOR_VERSION, "cells": args.cells,
               "connections": args.connections, "seed": args.seed}
     tag = f"izh_net_c{args.cells}_k{args.connections}_s{args.seed}"
-    root = Path(args.workdir) if args.workdir else cache / "bench"
-    d = root / tag
-    stamp = d / "workload.json"
-    if stamp.exists() and not args.regen:
-        info = json.loads(stamp.read_text())
-        if info.get("params") == params:
-            print(f"== reusing generated workload {d} "
-                  f"({info['summary']['connections_total']} connections)", flush=True)
-            return d, info
-    py = wait_for_venv(cache)
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=tag + ".", dir=root))
-    tmp.chmod(0o755)
-    print(f"== generating {args.cells}-cell network (~{args.connections} connections) with "
-          f"libNeuroML into {d}", flush=True)
-    t0 = time.monotonic()
-    p = subprocess.run([str(py), str(Path(__file__).resolve()), "_generate", str(tmp),
-                        "--cells", str(args.cells), "--connections", str(args.connections),
-                        "--seed", str(args.seed)], capture_output=True, text=True)
-    if p.returncode != 0:  # (its stderr is only shown on failure: pyNeuroML logs chattily)
-        shutil.rmtree(tmp, ignore_errors=True)
-        print(p.stderr[-3000:], file=sys.stderr)
-        raise SystemExit(f"network generation failed (exit {p.returncode})")
-    summary = json.loads(p.stdout)
-    gen_s = time.monotonic() - t0
-    print(f"   {summary['connections_total']} connections {summary['connections']}, "
-          f".net.nml {summary['nml_bytes'] / 1e6:.1f} MB, generated in {gen_s:.1f}s", flush=True)
-
-    info = accept_workload(cache, tmp, d, summary, params, gen_s, args.jnml_xmx)
-    return d, info
+    gen_args = ["--cells", str(args.cells), "--connections", str(args.connections),
+                "--seed", str(args.seed)]
+    what = f"a {args.cells}-cell network (~{args.connections} connections)"
+    return cached_workload(cache, args.workdir, args.regen, tag, params, Path(__file__).resolve(),
+                           gen_args, what, args.jnml_xmx)
 
 
 

@@ -250,3 +250,37 @@ def accept_workload(cache: Path, tmp: Path, d: Path, summary: dict, params: dict
         shutil.rmtree(d)
     tmp.rename(d)
     return info
+
+
+def cached_workload(cache: Path, workdir: str | None, regen: bool, tag: str, params: dict,
+                    script: Path, gen_args: list[str], what: str, jnml_xmx: str) -> tuple[Path, dict]:
+    """A generated network in $CACHE/bench/<tag>/ (or `workdir`), made by running `script
+    _generate TMP gen_args...` in the pyNeuroML venv unless one with the same `params` is
+    there already, and accepted by jNeuroML (see `accept_workload`)."""
+    import json
+    import shutil
+    root = Path(workdir) if workdir else cache / "bench"
+    d = root / tag
+    stamp = d / "workload.json"
+    if stamp.exists() and not regen:
+        info = json.loads(stamp.read_text())
+        if info.get("params") == params:
+            print(f"== reusing generated workload {d}", flush=True)
+            return d, info
+    py = wait_for_venv(cache)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=tag + ".", dir=root))
+    tmp.chmod(0o755)
+    print(f"== generating {what} with libNeuroML into {d}", flush=True)
+    t0 = time.monotonic()
+    p = subprocess.run([str(py), str(script), "_generate", str(tmp), *gen_args],
+                       capture_output=True, text=True)
+    if p.returncode != 0:  # (its stderr is only shown on failure: pyNeuroML logs chattily)
+        shutil.rmtree(tmp, ignore_errors=True)
+        print(p.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"network generation failed (exit {p.returncode})")
+    summary = json.loads(p.stdout)
+    gen_s = time.monotonic() - t0
+    print(f"   {summary.get('connections_total', summary.get('connections'))} connections, "
+          f".net.nml {summary['nml_bytes'] / 1e6:.2f} MB, generated in {gen_s:.1f}s", flush=True)
+    return d, accept_workload(cache, tmp, d, summary, params, gen_s, jnml_xmx)
