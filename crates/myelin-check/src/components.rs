@@ -11,8 +11,14 @@ use std::rc::Rc;
 
 /// Components with ids, by id: top-level ones first, then nested ones (which references may
 /// also name).
-pub(crate) fn id_index(model: &Model) -> HashMap<&str, &Component> {
-    let mut index: HashMap<&str, &Component> = HashMap::default();
+pub(crate) type Ids<'m> = HashMap<&'m str, &'m Component>;
+
+pub(crate) fn id_index(model: &Model) -> Ids<'_> {
+    fn count(c: &Component) -> usize {
+        usize::from(c.id.is_some()) + c.children.iter().map(count).sum::<usize>()
+    }
+    let n = model.components.iter().map(count).sum();
+    let mut index: HashMap<&str, &Component> = HashMap::with_capacity_and_hasher(n, Default::default());
     for c in &model.components {
         if let Some(id) = &c.id {
             index.entry(id.as_str()).or_insert(c);
@@ -32,7 +38,8 @@ pub(crate) fn id_index(model: &Model) -> HashMap<&str, &Component> {
 #[derive(Clone, Copy)]
 enum AttrKind<'m> {
     /// A quantity of the named dimension (Parameter, Property).
-    Quantity(&'m str, &'static str),
+    /// The dimension itself is looked up once, with the type (`None` when it is unknown).
+    Quantity(&'m str, &'static str, Option<Dimension>),
     /// A non-negative integer (IndexParameter).
     Index,
     /// The id of another component (ComponentReference).
@@ -58,10 +65,10 @@ impl<'m> TypeInfo<'m> {
             attrs.entry(k).or_insert(v);
         };
         for p in scope.parameters() {
-            put(&p.name, AttrKind::Quantity(&p.dimension, "parameter"));
+            put(&p.name, AttrKind::Quantity(&p.dimension, "parameter", model.dimension(&p.dimension)));
         }
         for p in scope.properties() {
-            put(&p.name, AttrKind::Quantity(&p.dimension, "property"));
+            put(&p.name, AttrKind::Quantity(&p.dimension, "property", model.dimension(&p.dimension)));
         }
         for p in scope.index_parameters() {
             put(&p.name, AttrKind::Index);
@@ -120,11 +127,11 @@ impl<'m> Cache<'m> {
 
 pub(crate) fn check(ctx: &mut Ctx<'_>) {
     let model = ctx.model;
-    let ids = std::mem::take(&mut ctx.ids);
+    let ids = ctx.ids;
     let mut cache = Cache { types: HashMap::default(), is_a: HashMap::default() };
     duplicate_ids(ctx, &model.components, "the document");
     for c in &model.components {
-        check_component(ctx, &mut cache, &ids, c, None, 0);
+        check_component(ctx, &mut cache, ids, c, None, 0, &mut None);
     }
     for t in &model.targets {
         if !ids.contains_key(t.component.as_str()) {
@@ -132,7 +139,6 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
             ctx.push(hint(d, &t.component, ids.keys().copied()));
         }
     }
-    ctx.ids = ids;
 }
 
 fn hint<'a>(d: Diagnostic, name: &str, cands: impl IntoIterator<Item = &'a str>) -> Diagnostic {
@@ -143,7 +149,7 @@ fn hint<'a>(d: Diagnostic, name: &str, cands: impl IntoIterator<Item = &'a str>)
 }
 
 fn duplicate_ids(ctx: &mut Ctx<'_>, siblings: &[Component], place: &str) {
-    let mut first: HashMap<&str, &Component> = HashMap::default();
+    let mut first: HashMap<&str, &Component> = HashMap::with_capacity_and_hasher(siblings.len(), Default::default());
     for c in siblings {
         let Some(id) = c.id.as_deref() else { continue };
         if let Some(prev) = first.get(id) {
@@ -170,6 +176,7 @@ fn check_component<'m>(
     c: &'m Component,
     parent: Option<(&'m Component, &TypeInfo<'m>)>,
     depth: usize,
+    fits_parent: &mut Option<(&'m str, &'m str)>,
 ) {
     let model = ctx.model;
     if c.tag == "annotation" {
@@ -194,22 +201,28 @@ fn check_component<'m>(
         return;
     };
     if let Some((p, pi)) = parent {
-        check_child_slot(ctx, cache, c, p, pi);
+        let known = fits_parent.is_some_and(|(tag, ty)| tag == c.tag && ty == c.type_name);
+        if !known && check_child_slot(ctx, cache, c, p, pi) {
+            *fits_parent = Some((&c.tag, &c.type_name));
+        }
     }
     check_attributes(ctx, ids, c, &info);
     if c.children.len() > 1 {
         duplicate_ids(ctx, &c.children, &format!("`{}`", c.id.as_deref().unwrap_or(&c.tag)));
     }
     if depth < 512 {
+        // Siblings mostly repeat one (tag, type) pair (a projection's connections): whether
+        // that pair fits a slot of this type is decided once.
+        let mut fits: Option<(&str, &str)> = None;
         for k in &c.children {
-            check_component(ctx, cache, ids, k, Some((c, &info)), depth + 1);
+            check_component(ctx, cache, ids, k, Some((c, &info)), depth + 1, &mut fits);
         }
     }
 }
 
 /// A nested component must fill a `<Child>`, `<Children>` or `<Attachments>` slot of its
 /// parent's type, with a compatible type.
-fn check_child_slot<'m>(ctx: &mut Ctx<'m>, cache: &mut Cache<'m>, c: &'m Component, parent: &Component, pi: &TypeInfo<'m>) {
+fn check_child_slot<'m>(ctx: &mut Ctx<'m>, cache: &mut Cache<'m>, c: &'m Component, parent: &Component, pi: &TypeInfo<'m>) -> bool {
     let model = ctx.model;
     let ps = &pi.scope;
     // By name: <forwardRate type="HHExpRate"> in a slot called forwardRate.
@@ -219,14 +232,15 @@ fn check_child_slot<'m>(ctx: &mut Ctx<'m>, cache: &mut Cache<'m>, c: &'m Compone
                 Diagnostic::error("wrong-type", format!("`{}` must be a `{}`, but `{}` is not", decl.name, decl.type_name, c.type_name))
                     .at(c.name_span),
             );
+            return false;
         }
-        return;
+        return true;
     }
     // By type: <population> in a slot <Children name="populations" type="population">.
     let fits = ps.children().any(|d| cache.is_a(model, &c.type_name, &d.type_name))
         || ps.attachments().any(|d| cache.is_a(model, &c.type_name, &d.type_name));
     if fits {
-        return;
+        return true;
     }
     let slots: Vec<String> = ps.children().map(|k| format!("{} ({})", k.name, k.type_name)).collect();
     let mut d = Diagnostic::error(
@@ -240,13 +254,14 @@ fn check_child_slot<'m>(ctx: &mut Ctx<'m>, cache: &mut Cache<'m>, c: &'m Compone
         d.with_note(format!("`{}` accepts: {}", ps.name(), slots.join(", ")))
     };
     ctx.push(d);
+    false
 }
 
 fn check_attributes<'m>(ctx: &mut Ctx<'m>, ids: &HashMap<&'m str, &'m Component>, c: &'m Component, info: &TypeInfo<'m>) {
     let model = ctx.model;
     for a in &c.attributes {
         match info.attrs.get(a.name.as_str()) {
-            Some(AttrKind::Quantity(dim, what)) => check_quantity(ctx, a, dim, what),
+            Some(AttrKind::Quantity(dim, what, want)) => check_quantity(ctx, a, dim, *want, what),
             Some(AttrKind::Index) => {
                 if a.value.trim().parse::<u64>().is_err() {
                     ctx.push(Diagnostic::error("bad-number", format!("`{}` must be a non-negative integer, found `{}`", a.name, a.value)).at(a.value_span));
@@ -323,17 +338,18 @@ fn dim_label(name: &str) -> String {
 }
 
 /// Checks a quantity attribute; `kind` is `parameter` or `property`, for messages.
-fn check_quantity(ctx: &mut Ctx<'_>, a: &Attribute, dim_name: &str, kind: &str) {
+/// `want` is `ctx.model.dimension(dim_name)`.
+fn check_quantity(ctx: &mut Ctx<'_>, a: &Attribute, dim_name: &str, want: Option<Dimension>, kind: &str) {
     let what = &format_args!("{kind} `{}`", a.name);
     if is_any_dimension(dim_name) {
         // `*`: any dimension, but still a well-formed quantity.
-        if let Err(e) = myelin_units::parse_quantity(&a.value, &ctx.units) {
+        if let Err(e) = myelin_units::parse_quantity(&a.value, ctx.units) {
             ctx.push(Diagnostic::error(if matches!(e, myelin_units::QuantityError::UnknownUnit(_)) { "unknown-unit" } else { "bad-quantity" }, format!("bad value `{}` for {what}: {e}", a.value)).at(a.value_span));
         }
         return;
     }
-    let Some(want) = ctx.model.dimension(dim_name) else { return }; // reported with the type
-    match myelin_units::parse_quantity(&a.value, &ctx.units) {
+    let Some(want) = want else { return }; // reported with the type
+    match myelin_units::parse_quantity(&a.value, ctx.units) {
         Ok(q) => {
             if q.dimension != want {
                 let mut d = match &q.unit {

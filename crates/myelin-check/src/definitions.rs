@@ -74,7 +74,7 @@ fn dimension(ctx: &mut Ctx<'_>, name: &str, span: Span) -> Option<Dimension> {
 
 fn check_constant(ctx: &mut Ctx<'_>, c: &Constant) {
     let Some(dim) = dimension(ctx, &c.dimension, c.span) else { return };
-    match myelin_units::parse_quantity(&c.value, &ctx.units) {
+    match myelin_units::parse_quantity(&c.value, ctx.units) {
         Ok(q) => {
             if q.dimension != dim && q.unit.is_some() {
                 ctx.push(

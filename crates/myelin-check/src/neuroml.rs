@@ -49,13 +49,13 @@ pub(crate) fn schema_only_attributes(model: &Model, type_name: &str) -> Vec<&'st
 
 pub(crate) fn check(ctx: &mut Ctx<'_>) {
     let model = ctx.model;
-    let ids = std::mem::take(&mut ctx.ids);
+    let ids = ctx.ids;
     let mut is_cell: HashMap<&str, bool> = HashMap::default();
     for c in model.all_components() {
         match c.type_name.as_str() {
             "populationList" => population_list_size(ctx, c),
             "morphology" => morphology(ctx, c),
-            "network" | "networkWithTemperature" => network(ctx, c, &ids),
+            "network" | "networkWithTemperature" => network(ctx, c, ids),
             _ => {}
         }
         if *is_cell.entry(c.type_name.as_str()).or_insert_with(|| model.is_a(&c.type_name, "cell")) {
@@ -68,10 +68,9 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
                         );
                     }
             }
-            cell_regions(ctx, c, &ids);
+            cell_regions(ctx, c, ids);
         }
     }
-    ctx.ids = ids;
 }
 
 /// A cell's morphology: its `<morphology>` child, or the top-level one its `morphology=` names.
@@ -213,14 +212,27 @@ fn network<'m>(ctx: &mut Ctx<'m>, net: &'m Component, ids: &HashMap<&'m str, &'m
         if model.is_a(ty, "projection") || model.is_a(ty, "electricalProjection") || model.is_a(ty, "continuousProjection") {
             let pre = pop_ref(ctx, k, "presynapticPopulation");
             let post = pop_ref(ctx, k, "postsynapticPopulation");
+            const CELLS: [&str; 4] = ["preCellId", "postCellId", "preCell", "postCell"];
+            const SEGMENTS: [&str; 4] = ["preSegmentId", "postSegmentId", "preSegment", "postSegment"];
             for conn in &k.children {
-                for (key, pop) in [("preCellId", &pre), ("postCellId", &post), ("preCell", &pre), ("postCell", &post)] {
-                    if let (Some(a), Some((name, size))) = (conn.attribute(key), pop) {
+                // One pass over the attributes (a network has hundreds of thousands of
+                // connections), then the checks in a fixed order.
+                let mut cells: [Option<&myelin_ir::Attribute>; 4] = [None; 4];
+                let mut segs: [Option<&myelin_ir::Attribute>; 4] = [None; 4];
+                for a in &conn.attributes {
+                    if let Some(i) = CELLS.iter().position(|k| *k == a.name) {
+                        cells[i].get_or_insert(a);
+                    } else if let Some(i) = SEGMENTS.iter().position(|k| *k == a.name) {
+                        segs[i].get_or_insert(a);
+                    }
+                }
+                for (a, pop) in cells.into_iter().zip([&pre, &post, &pre, &post]) {
+                    if let (Some(a), Some((name, size))) = (a, pop) {
                         cell_index(ctx, a, name, *size, &pops);
                     }
                 }
-                for (key, pop) in [("preSegmentId", &pre), ("postSegmentId", &post), ("preSegment", &pre), ("postSegment", &post)] {
-                    let (Some(a), Some((name, _))) = (conn.attribute(key), pop) else { continue };
+                for (a, pop) in segs.into_iter().zip([&pre, &post, &pre, &post]) {
+                    let (Some(a), Some((name, _))) = (a, pop) else { continue };
                     if let Some(segs) = pop_segments.get(name.as_str())
                         && !segs.contains(a.value.trim()) {
                             ctx.push(
@@ -248,7 +260,24 @@ fn network<'m>(ctx: &mut Ctx<'m>, net: &'m Component, ids: &HashMap<&'m str, &'m
 /// index.
 fn cell_index(ctx: &mut Ctx<'_>, a: &myelin_ir::Attribute, pop: &str, size: Option<usize>, pops: &HashMap<&str, Option<usize>>) {
     let v = a.value.trim();
-    let index = if let Ok(i) = v.parse::<usize>() {
+    let index = if v.starts_with("../") {
+        // `../pop[3]` or `../pop/3/cell`: the usual form, not a bare index.
+        match parse_cell_path(v) {
+            Some((p, i)) if p == pop => Some(i),
+            Some((p, _)) => {
+                if !pops.contains_key(p) {
+                    ctx.push(Diagnostic::error("dangling-reference", format!("`{}` names population `{p}`, which does not exist", a.name)).at(a.value_span));
+                } else {
+                    ctx.push(
+                        Diagnostic::error("dangling-reference", format!("`{}` names population `{p}`, but the projection connects `{pop}`", a.name))
+                            .at(a.value_span),
+                    );
+                }
+                return;
+            }
+            None => None,
+        }
+    } else if let Ok(i) = v.parse::<usize>() {
         Some(i)
     } else {
         match parse_cell_path(v) {
@@ -296,8 +325,8 @@ fn target_path(ctx: &mut Ctx<'_>, a: &myelin_ir::Attribute, pops: &HashMap<&str,
 /// Parses `../pop/3/cell`, `../pop[3]`, `pop[3]`, `pop/3/cell` into (population, index).
 fn parse_cell_path(v: &str) -> Option<(&str, usize)> {
     let v = v.strip_prefix("../").unwrap_or(v);
-    if let Some(open) = v.find('[') {
-        let close = v[open..].find(']')? + open;
+    if let Some(open) = v.bytes().position(|b| b == b'[') {
+        let close = v.as_bytes()[open..].iter().position(|&b| b == b']')? + open;
         let i = v[open + 1..close].trim().parse().ok()?;
         return Some((&v[..open], i));
     }

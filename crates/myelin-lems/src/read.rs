@@ -25,6 +25,11 @@ pub(crate) struct DocItems {
 }
 
 pub(crate) fn read_document(file: FileId, src: &str, diags: &mut Diagnostics) -> Option<DocItems> {
+    read_document_with(file, src, diags, true)
+}
+
+/// [`read_document`]; `may_split` allows reading long lists of elements on two threads.
+fn read_document_with(file: FileId, src: &str, diags: &mut Diagnostics, may_split: bool) -> Option<DocItems> {
     let opts = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES, ..Default::default() };
     let doc = match roxmltree::Document::parse_with_options(src, opts) {
         Ok(d) => d,
@@ -43,7 +48,7 @@ pub(crate) fn read_document(file: FileId, src: &str, diags: &mut Diagnostics) ->
             return None;
         }
     };
-    let mut r = Reader { file, src, diags };
+    let mut r = Reader { file, src, diags, may_split };
     let root = doc.root_element();
     let root_kind = match root.tag_name().name() {
         "Lems" => RootKind::Lems,
@@ -121,7 +126,13 @@ struct Reader<'s> {
     file: FileId,
     src: &'s str,
     diags: &'s mut Diagnostics,
+    /// Whether a long list of child elements may be read by two threads (only the first reader
+    /// splits; the helper it starts reads its half alone).
+    may_split: bool,
 }
+
+/// Child elements from which reading them on two threads pays off (a projection's connections).
+const SPLIT_AT: usize = 8192;
 
 /// Attributes of one element, with the ones read so far remembered so leftovers can be reported.
 struct Attrs<'a, 'i> {
@@ -137,7 +148,16 @@ impl<'s> Reader<'s> {
     /// Span of an element's name (just after `<`).
     fn name_span(&self, n: Node<'_, '_>) -> Span {
         let start = n.range().start + 1;
-        let qlen = n.tag_name().name().len() + n.tag_name().namespace().map_or(0, |_| {
+        let name = n.tag_name().name();
+        // Most elements have no prefix (a default namespace is not one): the local name is what
+        // follows `<`, ended by whitespace, `>` or `/`.
+        let bytes = self.src.as_bytes();
+        if self.src.get(start..start + name.len()) == Some(name)
+            && bytes.get(start + name.len()).is_some_and(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/')
+        {
+            return Span::new(self.file, start, start + name.len());
+        }
+        let qlen = name.len() + n.tag_name().namespace().map_or(0, |_| {
             // a prefixed name `p:name`: find the colon in the source
             self.src[start..].find(|c: char| c.is_whitespace() || c == '>' || c == '/').map_or(0, |end| end - n.tag_name().name().len())
         });
@@ -812,35 +832,42 @@ impl<'s> Reader<'s> {
         }
         let tag = n.tag_name().name().to_string();
         let lems_style = tag == "Component";
+        // One pass over the attributes: `id` and `type` are kept apart, the others in order.
+        let mut id = None;
+        let mut ty = None;
+        let plain = |a: &roxmltree::Attribute<'_, '_>| a.namespace().is_none() && a.name() != "id" && a.name() != "type";
+        let mut attributes = Vec::with_capacity(n.attributes().filter(plain).count());
+        for a in n.attributes() {
+            if a.namespace().is_some() {
+                continue;
+            }
+            match a.name() {
+                "id" => id = Some(a),
+                "type" => ty = Some(a),
+                name => attributes.push(Attribute {
+                    name: name.to_string(),
+                    value: a.value().to_string(),
+                    name_span: self.span(a.range_qname()),
+                    value_span: self.span(a.range_value()),
+                }),
+            }
+        }
         let mut c = Component {
-            id: n.attribute("id").map(str::to_string),
-            type_name: String::new(),
-            explicit_type: n.attribute("type").is_some(),
+            id: id.map(|a| a.value().to_string()),
+            type_name: ty.map(|a| a.value().to_string()).unwrap_or_default(),
+            explicit_type: ty.is_some(),
             lems_style,
-            attributes: vec![],
+            attributes,
             children: vec![],
             text: None,
             span: self.span(n.range()),
             name_span: self.name_span(n),
-            id_span: n.attribute_node("id").map(|a| self.span(a.range_value())),
-            type_span: n.attribute_node("type").map(|a| self.span(a.range_value())),
+            id_span: id.map(|a| self.span(a.range_value())),
+            type_span: ty.map(|a| self.span(a.range_value())),
             tag,
         };
-        if let Some(t) = n.attribute("type") {
-            c.type_name = t.to_string();
-        } else if lems_style {
+        if ty.is_none() && lems_style {
             self.diags.push(Diagnostic::error("missing-attribute", "`<Component>` needs the attribute `type`").at(c.name_span));
-        }
-        for a in n.attributes() {
-            if a.namespace().is_some() || a.name() == "id" || a.name() == "type" {
-                continue;
-            }
-            c.attributes.push(Attribute {
-                name: a.name().to_string(),
-                value: a.value().to_string(),
-                name_span: self.span(a.range_qname()),
-                value_span: self.span(a.range_value()),
-            });
         }
         if c.tag == "annotation" {
             // RDF and other metadata: kept verbatim, never interpreted.
@@ -848,17 +875,63 @@ impl<'s> Reader<'s> {
             c.text = (!inner.trim().is_empty()).then(|| inner.to_string());
             return Some(c);
         }
-        let text: String = n.children().filter(|k| k.is_text()).filter_map(|k| k.text()).collect();
-        let text = text.trim();
-        if !text.is_empty() {
-            c.text = Some(text.to_string());
+        // Text between child elements is almost always indentation: build a string only when
+        // some of it is not whitespace.
+        let mut elements_count = 0;
+        let mut has_text = false;
+        for k in n.children() {
+            if k.is_element() {
+                elements_count += 1;
+            } else if k.is_text() && k.text().is_some_and(|t| !t.trim().is_empty()) {
+                has_text = true;
+            }
         }
-        for k in elements(n) {
-            if let Some(child) = self.component(k, depth + 1) {
-                c.children.push(child);
+        if has_text {
+            let text: String = n.children().filter(|k| k.is_text()).filter_map(|k| k.text()).collect();
+            c.text = Some(text.trim().to_string());
+        }
+        c.children.reserve_exact(elements_count);
+        if elements_count >= SPLIT_AT && self.may_split {
+            self.components_split(n, elements_count, depth + 1, &mut c.children);
+        } else {
+            for k in elements(n) {
+                if let Some(child) = self.component(k, depth + 1) {
+                    c.children.push(child);
+                }
             }
         }
         Some(c)
+    }
+
+    /// Reads the `count` child elements of `n` into `out`, the second half on a helper thread.
+    /// The result, diagnostics included and in order, is what reading them in turn gives.
+    fn components_split(&mut self, n: Node<'_, '_>, count: usize, depth: usize, out: &mut Vec<Component>) {
+        let kids: Vec<Node<'_, '_>> = elements(n).collect();
+        let (first, second) = kids.split_at(count / 2);
+        let (file, src) = (self.file, self.src);
+        let read_all = move |kids: &[Node<'_, '_>], diags: &mut Diagnostics, out: &mut Vec<Component>| {
+            let mut r = Reader { file, src, diags, may_split: false };
+            out.extend(kids.iter().filter_map(|&k| r.component(k, depth)));
+        };
+        let read_apart = move |kids: &[Node<'_, '_>]| {
+            let mut diags = Diagnostics::new();
+            let mut built = Vec::with_capacity(kids.len());
+            read_all(kids, &mut diags, &mut built);
+            (built, diags)
+        };
+        std::thread::scope(|s| {
+            let helper = std::thread::Builder::new().spawn_scoped(s, move || read_apart(second));
+            read_all(first, self.diags, out);
+            let (built, diags) = match helper {
+                Ok(h) => h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                // No thread to be had: read the second half here.
+                Err(_) => read_apart(second),
+            };
+            out.extend(built);
+            for d in diags {
+                self.diags.push(d);
+            }
+        });
     }
 }
 
@@ -869,5 +942,39 @@ fn inner_xml<'s>(src: &'s str, n: Node<'_, '_>) -> &'s str {
     match (whole.find('>'), whole.rfind("</")) {
         (Some(open_end), Some(close)) if open_end < close && !whole[..open_end].ends_with('/') => &whole[open_end + 1..close],
         _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reading a long list of elements on two threads gives exactly what one thread gives:
+    /// the same components in the same order, and the same diagnostics in the same order.
+    #[test]
+    fn split_reading_matches_sequential_reading() {
+        let mut src = String::from(
+            "<neuroml xmlns=\"http://www.neuroml.org/schema/neuroml2\" \
+             xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" id=\"d\">\n<network id=\"n\">\n",
+        );
+        for k in 0..(3 * SPLIT_AT + 7) {
+            match k % 97 {
+                0 => src.push_str(&format!("  <Component id=\"c{k}\" p=\"1\"/>\n")),
+                1 => src.push_str(&format!("  <notes>text {k} &amp; more</notes>\n")),
+                2 => src.push_str(&format!("  <projection id=\"p{k}\" xsi:type=\"x\"><connection id=\"0\" preCellId=\"a\"/></projection>\n")),
+                _ => src.push_str(&format!("  <connection id=\"{k}\" preCellId=\"../pop0[{k}]\" postCellId=\"../pop1[{}]\"/>\n", k % 500)),
+            }
+        }
+        src.push_str("</network>\n</neuroml>\n");
+        let read = |may_split: bool| {
+            let mut diags = Diagnostics::new();
+            let items = read_document_with(FileId(0), &src, &mut diags, may_split).expect("well-formed");
+            (format!("{:?}", items.components), format!("{:?}", diags.into_vec()))
+        };
+        let (one, one_diags) = read(false);
+        let (two, two_diags) = read(true);
+        assert!(one_diags.contains("missing-attribute"), "the test document should give diagnostics");
+        assert!(one == two, "components differ");
+        assert_eq!(one_diags, two_diags);
     }
 }
