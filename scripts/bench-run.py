@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Benchmark `myelin run` against jNeuroML and EDEN: whole-process wall time and peak RSS.
+"""Benchmark `myelin run` against jNeuroML, EDEN and tvbo's JAX backend: whole-process wall time
+and peak RSS.
 
 Usage (from anywhere; stdlib only, any Python >= 3.9, e.g. the cache venv's or the system's):
 
-    python3 scripts/bench-run.py [--quick] [--cases ex5,ex15,small,big] [--timeout S]
-                                 [--json results.json] [--tools myelin,jnml,eden] [--myelin PATH]
+    python3 scripts/bench-run.py [--quick] [--cases ex5,ex15,jansenrit,small,big] [--timeout S]
+                                 [--json results.json] [--tools myelin,jnml,eden,jax]
+                                 [--myelin PATH]
 
 What it does:
 
@@ -14,6 +16,9 @@ What it does:
    `eden-simulator==0.2.3` from PyPI, and builds EDEN's loader fix in $CACHE/eden-shim (see
    ensure_eden: the wheel's static `eden` binary crashes when it dlopen()s the code it compiles
    if that code links libc/libm, so a `gcc` wrapper first on EDEN's PATH links it without them).
+   For tvbo's JAX backend (jansenrit only) a third venv, $CACHE/venv-tvbo, gets `tvbo==0.5.3`
+   (the wheel in $CACHE/wheels when fetch-reference.sh put it there, else PyPI) and with it the
+   jax/jaxlib it requires (CPU).
 2. Generates (once per parameter set; reused afterwards) the NeuroML getting-started network
    with libNeuroML/pyNeuroML in the cache venv, under $CACHE/bench/ (never in the repository):
    two populations of izhikevich2007Cell RS cells (N/2 each, the guide's parameters), one
@@ -29,10 +34,24 @@ What it does:
    outputs never land in the cache's originals; the directory is deleted after the checks.
      ex5    LEMS_NML2_Ex5_DetCell.xml       myelin run F -I CoreTypes   vs   jnml F -nogui
      ex15   LEMS_NML2_Ex15_CaDynamics.xml   (same)
+     jansenrit  myelin's built-in JansenRit, `myelin export JansenRit`: 1 s at TVBO's step
+            (0.01220703125 ms, 81,920 steps), every state variable written each step (81,921
+            rows x 7 columns).  myelin and jNeuroML run that same LEMS file (forward Euler,
+            jLEMS's only method; TVBO's own default would be Heun, which jNeuroML cannot do).
+            tvbo's JAX backend runs the same model, myelin's YAML of it (`myelin models
+            JansenRit`, which tvbo reads as it is), 1 node, same step, duration and method:
+            `<venv-tvbo python> bench-run.py _tvbo_jax JansenRit.yaml ...`, a whole process that
+            imports tvbo, builds the SimulationExperiment and calls `exp.run("jax")` (tvbo renders
+            its JAX code, jit-compiles and runs it); it writes no file (run() returns the
+            trajectory in memory).  After the timed runs, once: the same generated kernel called
+            repeatedly (first call = compile + run, later calls = run only; an information line),
+            and its trajectory compared with myelin's output of the model.
      small  generated network, small size   myelin, jNeuroML and EDEN (`eden nml F`)
      big    generated network, big size     myelin, EDEN, then jNeuroML; once each, no warm-up
    jNeuroML runs as `java -Xmx4G -jar jNeuroML.jar F -nogui` (what the `jnml` script does);
-   EDEN with OMP_NUM_THREADS=1 (--eden-threads): every tool single-threaded in its stepping.
+   EDEN with OMP_NUM_THREADS=1 (--eden-threads): every tool single-threaded in its stepping
+   (myelin formats its output on a second thread; tvbo's JAX runs with XLA's CPU defaults, its
+   time loop a sequential lax.scan).
 4. Measurement as in bench-validate.py (scripts/benchlib.py): wall time around the process,
    user+sys CPU from os.wait4, peak RSS from GNU time's %M.  ex5/ex15/small: one uncounted
    warm-up run per tool, then 3 counted runs alternating between the tools (--quick: 1 run, no
@@ -43,7 +62,9 @@ What it does:
    jNeuroML create the same set of files; on the networks, the spike count of each population
    (lines of its event file) is recorded for every tool, and myelin's must agree with
    jNeuroML's within 1% (where jNeuroML finished).  EDEN computes in float32, so its counts
-   are reported beside them but not gated.  Any failed check is reported loudly and the script
+   are reported beside them but not gated.  On jansenrit, tvbo's JAX trajectory must agree with
+   myelin's output file within 1e-5 of each variable's range (it does to ~1e-7: both are float64
+   Euler; the file holds float32 text).  Any failed check is reported loudly and the script
    exits 1 after finishing the other cases.
 6. Prints a table (case, tool, runs, exit, median wall, CPU, peak RSS, the tool's own timer,
    peer/myelin ratios of wall time and peak RSS, spike counts) and, with --json, writes all
@@ -259,6 +280,118 @@ def ensure_eden(cache: Path) -> tuple[Path | None, Path | None, str]:
     return Path(bins[0]), shim, f"eden-simulator {EDEN_VERSION} in {venv}; gcc shim {shim}"
 
 
+# tvbo's own JAX backend (for the jansenrit case).  The driver below runs inside $CACHE/venv-tvbo
+# (tvbo 0.5.3 from PyPI, with the jax/jaxlib it depends on); the main process calls this same
+# file as `<venv python> bench-run.py _tvbo_jax MODEL.yaml ...`.
+TVBO_VERSION = "0.5.3"
+
+
+def tvbo_jax_main(argv: list[str]) -> None:
+    """Run a TVBO model (a Dynamics YAML) through tvbo's JAX backend, 1 node, no noise.
+
+    --mode whole: what the harness times as a whole process: import tvbo, build the
+    SimulationExperiment, `exp.run("jax")` (tvbo renders its JAX code, exec()s it, jit-compiles
+    and runs the kernel, and wraps the result), then the trajectory as a numpy array.  It writes
+    no file (tvbo's run() keeps the result in memory).
+    --mode steady: the same generated kernel (`exp.execute("jax")`, jitted) called several
+    times on the same state: the first call compiles and runs, later calls only run; with
+    --compare DAT, the trajectory is compared with a jLEMS-layout output file (time column,
+    then the state variables, first row t = 0) of the same model."""
+    import time
+    t0 = time.perf_counter()
+    ap = argparse.ArgumentParser(prog="bench-run.py _tvbo_jax")
+    ap.add_argument("model", type=Path)
+    ap.add_argument("--duration", type=float, required=True, help="ms")
+    ap.add_argument("--dt", type=float, required=True, help="ms")
+    ap.add_argument("--method", default="euler")
+    ap.add_argument("--mode", choices=["whole", "steady"], default="whole")
+    ap.add_argument("--calls", type=int, default=5)
+    ap.add_argument("--compare", type=Path)
+    a = ap.parse_args(argv)
+    import numpy as np
+    import yaml
+    from tvbo.classes.experiment import SimulationExperiment
+    import tvbo
+    import jax
+    t_import = time.perf_counter() - t0
+    spec = {"label": "myelin bench", "dynamics": yaml.safe_load(a.model.read_text()),
+            "network": {"number_of_nodes": 1},
+            "integration": {"method": a.method, "step_size": a.dt, "duration": a.duration,
+                            "time_scale": "ms"}}
+    t1 = time.perf_counter()
+    exp = SimulationExperiment.from_string(yaml.safe_dump(spec))
+    t_build = time.perf_counter() - t1
+    info = {"tvbo": getattr(tvbo, "__version__", "?"), "jax": jax.__version__,
+            "backend": jax.default_backend(), "import_s": t_import, "experiment_s": t_build}
+    if a.mode == "whole":
+        t2 = time.perf_counter()
+        res = exp.run("jax")
+        y = np.asarray(res.integration.data.values)
+        info["run_jax_s"] = time.perf_counter() - t2
+        info["shape"] = list(y.shape)
+        print(f"tvbo {info['tvbo']}, jax {info['jax']} ({info['backend']}): import "
+              f"{t_import:.3f} s, experiment {t_build:.3f} s, run(jax) {info['run_jax_s']:.3f} s "
+              f"(render, jit, run), trajectory {y.shape}, finite {bool(np.isfinite(y).all())}")
+    else:
+        import jax.numpy as jnp
+        jax.config.update("jax_enable_x64", True)  # as exp.run("jax") does by default
+        exp.configure()  # (run() does this first too)
+        state = exp.collect_state().convert_dtype(target_dtype=jnp.float64)
+        kernel = exp.execute(format="jax")
+        calls = []
+        for _ in range(max(2, a.calls)):
+            t = time.perf_counter()
+            ts = kernel(state)
+            y = np.asarray(jax.block_until_ready(ts.data))
+            calls.append(time.perf_counter() - t)
+        info["first_call_s"] = calls[0]
+        info["later_calls_s"] = calls[1:]
+        later = sorted(calls[1:])[len(calls[1:]) // 2]
+        info["later_call_median_s"] = later
+        y = y.reshape(y.shape[0], -1)
+        info["shape"] = list(y.shape)
+        print(f"kernel: first call (compile + run) {calls[0]:.3f} s, later calls (run only) "
+              f"median {later:.4f} s over {len(calls) - 1}")
+        if a.compare:
+            ref = np.loadtxt(a.compare)[:, 1:]
+            n = min(len(ref) - 1, len(y))
+            # tvbo's rows are the states after steps 1..N; the file's row k is t = k*dt.
+            dev = np.abs(y[:n] - ref[1:n + 1]).max(axis=0)
+            rng = np.maximum(np.ptp(ref, axis=0), 1e-300)
+            info["compare_rows"] = n
+            info["max_dev_over_range"] = float((dev / rng).max())
+            print(f"vs {a.compare.name}: {n} rows, max |tvbo - file| / range = "
+                  f"{info['max_dev_over_range']:.2e}")
+    print("JSON " + json.dumps(info))
+
+
+def ensure_tvbo(cache: Path) -> tuple[Path | None, str]:
+    """(python of $CACHE/venv-tvbo with tvbo and jax, note), or (None, why not)."""
+    venv = cache / "venv-tvbo"
+    py = venv / "bin" / "python"
+    check = ("import sys, tvbo, jax; "
+             f"sys.exit(getattr(tvbo, '__version__', '') != '{TVBO_VERSION}')")
+    try:
+        if not py.exists():
+            print(f"== creating {venv} with tvbo=={TVBO_VERSION} (and the jax it needs)",
+                  flush=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        if subprocess.run([str(py), "-c", check], capture_output=True).returncode != 0:
+            # The wheel fetch-reference.sh keeps in $CACHE/wheels is used when present.
+            r = subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet",
+                                "--find-links", str(cache / "wheels"), f"tvbo=={TVBO_VERSION}"],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                return None, f"pip install tvbo=={TVBO_VERSION} failed: {r.stderr.strip()[-500:]}"
+            if subprocess.run([str(py), "-c", check], capture_output=True).returncode != 0:
+                return None, f"tvbo {TVBO_VERSION} or jax does not import in {venv}"
+    except (OSError, subprocess.CalledProcessError) as e:
+        return None, f"cannot create {venv}: {e}"
+    v = subprocess.run([str(py), "-c", "import jax; print(jax.__version__)"], capture_output=True,
+                       text=True).stdout.strip()
+    return py, f"tvbo {TVBO_VERSION}, jax {v} (CPU) in {venv}"
+
+
 def snapshot(binary: Path, scratch: Path) -> tuple[Path, str]:
     """Copy the binary into scratch (a rebuild meanwhile cannot change what is measured)."""
     dst = scratch / "bin" / binary.name
@@ -275,6 +408,7 @@ OWN_TIMER = {  # each tool's own report of its simulation time (seconds), where 
     "myelin": r" in ([\d.]+) s; wrote",
     "jnml": r"Finished \d+ steps in ([\d.]+) seconds",
     "eden": r"Run: ([\d.]+)",
+    "jax": r"run\(jax\) ([\d.]+) s",
 }
 
 
@@ -432,6 +566,46 @@ def check_case(case: dict, res: dict, timeout: float) -> None:
         res["ratios"][t] = r
 
 
+def jax_steady(res: dict, jr: dict, myelin: Path, tvbo_py: Path, timeout: float) -> None:
+    """After the timed jansenrit runs: tvbo's generated JAX kernel alone (first call = compile +
+    run, later calls = run only), and its trajectory against myelin's output of the same model
+    (both forward Euler in float64; myelin's file holds float32 text).  Not timed as a process;
+    reported beside the whole-process figures."""
+    d = jr["dir"]
+    (d / "results").mkdir(exist_ok=True)
+    subprocess.run([str(myelin), "run", "-q", "JansenRit.xml"], cwd=d, check=True)
+    dat = d / "results" / "JansenRit.dat"
+    argv = [str(tvbo_py), str(Path(__file__).resolve()), "_tvbo_jax", "JansenRit.yaml",
+            *jr["jax_args"], "--mode", "steady", "--compare", str(dat)]
+    print(f"  jansenrit jax    [steady ] {' '.join(argv[3:])}", flush=True)
+    try:
+        p = subprocess.run(argv, cwd=d, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        res["checks"].append({"what": "tvbo JAX kernel alone", "ok": False, "detail": "timeout"})
+        return
+    line = next((ln for ln in p.stdout.splitlines() if ln.startswith("JSON ")), None)
+    if p.returncode != 0 or line is None:
+        res["checks"].append({"what": "tvbo JAX kernel alone", "ok": False,
+                              "detail": f"exit {p.returncode}: {(p.stdout + p.stderr)[-1500:]}"})
+        return
+    info = json.loads(line[5:])
+    res["tools"]["jax"]["steady"] = info
+    dev = info.get("max_dev_over_range")
+    ok = dev is not None and dev <= 1e-5 and info["shape"][0] == jr["steps"]
+    res["checks"].append({
+        "what": "tvbo JAX trajectory = myelin's output (max deviation / range <= 1e-5)", "ok": ok,
+        "detail": f"{info.get('compare_rows')} rows of {info['shape']}, {dev:.2e}"
+                  if dev is not None else str(info)})
+    m = res["tools"].get("myelin", {}).get("median_wall_s")
+    later = info["later_call_median_s"]
+    res["checks"].append({
+        "what": "tvbo JAX without start-up and compile (information only)", "ok": None,
+        "detail": f"kernel first call (compile + run) {info['first_call_s']:.3f} s, later calls "
+                  f"(run only) {later:.4f} s; import tvbo {info['import_s']:.2f} s"
+                  + (f"; run-only call / myelin's whole process = {later / m:.1f}x" if m
+                     else "")})
+
+
 def fmt_ratio(r: dict | None, key: str) -> str:
     if not r:
         return ""
@@ -445,7 +619,7 @@ def fmt_ratio(r: dict | None, key: str) -> str:
 
 
 def print_table(results: list[dict]) -> None:
-    hdr = (f"{'case':6} {'tool':6} {'runs':>4} {'exit':>7} {'wall s':>9} {'cpu s':>9} "
+    hdr = (f"{'case':9} {'tool':6} {'runs':>4} {'exit':>7} {'wall s':>9} {'cpu s':>9} "
            f"{'RSS MiB':>8} {'own s':>8} {'wall peer/my':>12} {'RSS peer/my':>11}  spikes")
     print("\n" + hdr + "\n" + "-" * (len(hdr) + 16))
     for res in results:
@@ -459,7 +633,7 @@ def print_table(results: list[dict]) -> None:
                                    s["spikes"].items())
                 if s["timed_out"]:
                     spikes = "timeout"
-            print(f"{res['case']:6} {t:6} {len(s['runs']):>4} {rc:>7} {s['median_wall_s']:>9.3f} "
+            print(f"{res['case']:9} {t:6} {len(s['runs']):>4} {rc:>7} {s['median_wall_s']:>9.3f} "
                   f"{s['median_cpu_s']:>9.3f} {s['median_peak_rss_mib']:>8.1f} "
                   f"{'' if own != own else f'{own:.3f}':>8} {fmt_ratio(ratio, 'wall'):>12} "
                   f"{fmt_ratio(ratio, 'peak_rss'):>11}  {spikes}")
@@ -469,7 +643,7 @@ def print_table(results: list[dict]) -> None:
     for res in results:
         for c in res["checks"]:
             mark = {True: "ok  ", False: "FAIL", None: "note"}[c["ok"]]
-            print(f"  [{mark}] {res['case']:5} {c['what']}: {c['detail']}")
+            print(f"  [{mark}] {res['case']:9} {c['what']}: {c['detail']}")
     print()
 
 
@@ -479,6 +653,8 @@ def print_table(results: list[dict]) -> None:
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_generate":
         return generate_main(sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] == "_tvbo_jax":
+        return tvbo_jax_main(sys.argv[2:])
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -490,8 +666,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, help="uncounted warm-up runs per tool on ex5, ex15 and "
                     "small (default 1; 0 with --quick)")
     ap.add_argument("--quick", action="store_true", help="1 run per tool, no warm-up")
-    ap.add_argument("--tools", default="myelin,jnml,eden", help="comma list of myelin,jnml,eden "
-                    "(EDEN runs on the networks only)")
+    ap.add_argument("--tools", default="myelin,jnml,eden,jax", help="comma list of myelin,jnml,"
+                    "eden,jax (EDEN runs on the networks only; jax, tvbo's JAX backend, on "
+                    "jansenrit only)")
     ap.add_argument("--cases", default="ex5,ex15,jansenrit,small,big", help="comma list of "
                     "ex5,ex15,jansenrit,small,big (jansenrit: myelin's built-in JansenRit exported "
                     "to LEMS, 1 s at TVBO's step, run by both)")
@@ -519,8 +696,8 @@ def main() -> None:
 
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     cases_wanted = [c.strip() for c in args.cases.split(",") if c.strip()]
-    if not tools or set(tools) - {"myelin", "jnml", "eden"}:
-        ap.error("--tools takes myelin, jnml and/or eden")
+    if not tools or set(tools) - {"myelin", "jnml", "eden", "jax"}:
+        ap.error("--tools takes myelin, jnml, eden and/or jax")
     if not cases_wanted or set(cases_wanted) - {"ex5", "ex15", "jansenrit", "small", "big"}:
         ap.error("--cases takes ex5, ex15, jansenrit, small and/or big")
     sizes = {}
@@ -555,6 +732,14 @@ def main() -> None:
             eden_env = {"OMP_NUM_THREADS": str(args.eden_threads),
                         "PATH": f"{shim}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
 
+    tvbo_py = None
+    tvbo_note = "not requested"
+    if "jax" in tools and "jansenrit" in cases_wanted:
+        tvbo_py, tvbo_note = ensure_tvbo(cache)
+        if tvbo_py is None:
+            loud(f"tvbo's JAX backend cannot be used: {tvbo_note}")
+            tvbo_note = "UNAVAILABLE: " + tvbo_note
+
     def jv(*a) -> tuple[list, None]:
         return jnml_cmd(jar, args.jnml_xmx, *a), None
 
@@ -577,17 +762,43 @@ def main() -> None:
                       "tools": [t for t in ("myelin", "jnml") if t in tools],
                       "nruns": nruns, "warmup": warmup,
                       "cmds": {t: c for t, c in cmds.items() if t in tools}})
+    jr = None
     if "jansenrit" in cases_wanted and myelin is not None:
-        # TVBO's JansenRit through myelin's LEMS export: both tools run the same file.
+        # myelin's built-in JansenRit exported to LEMS (`myelin export JansenRit`: 1 s at TVBO's
+        # step, every state variable recorded): myelin and jNeuroML run that same file (forward
+        # Euler, jLEMS's only method).  tvbo's JAX backend runs the same model -- myelin's
+        # built-in YAML (`myelin models JansenRit`), which tvbo reads as it is -- with the same
+        # step, duration and method.
+        jr_xml = scratch / "jansenrit-model" / "JansenRit.xml"
+        jr_xml.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(myelin), "export", "JansenRit", "-o", str(jr_xml)], check=True,
+                       capture_output=True)
+        (jr_xml.parent / "JansenRit.yaml").write_text(subprocess.run(
+            [str(myelin), "models", "JansenRit"], check=True, capture_output=True,
+            text=True).stdout)
+        m = re.search(r'<Simulation [^>]*length="([\d.]+)ms" step="([\d.]+)ms"',
+                      jr_xml.read_text())
+        if not m:
+            raise SystemExit(f"no <Simulation length=..ms step=..ms> in {jr_xml}")
+        jr = {"duration_ms": float(m.group(1)), "dt_ms": float(m.group(2)), "dir": jr_xml.parent}
+        jr["steps"] = round(jr["duration_ms"] / jr["dt_ms"])
+        jax_args = ["--duration", m.group(1), "--dt", m.group(2), "--method", "euler"]
+
         def prep_jr(d: Path) -> Path:
-            subprocess.run([str(myelin), "export", "JansenRit", "-o", str(d / "JansenRit.xml")],
-                           check=True, capture_output=True)
+            for f in ("JansenRit.xml", "JansenRit.yaml"):
+                shutil.copy2(jr_xml.parent / f, d / f)
             (d / "results").mkdir(exist_ok=True)
             return d
 
-        cmds = {"myelin": ([myelin, "run", "JansenRit.xml"], None), "jnml": jv("JansenRit.xml", "-nogui")}
-        cases.append({"name": "jansenrit", "file": Path("JansenRit.xml"), "prepare": prep_jr,
-                      "may_time_out": False, "tools": [t for t in ("myelin", "jnml") if t in tools],
+        cmds = {"myelin": ([myelin, "run", "JansenRit.xml"], None),
+                "jnml": jv("JansenRit.xml", "-nogui")}
+        if tvbo_py is not None:
+            cmds["jax"] = ([tvbo_py, Path(__file__).resolve(), "_tvbo_jax", "JansenRit.yaml",
+                            *jax_args, "--mode", "whole"], None)
+        jr["jax_args"] = jax_args
+        cases.append({"name": "jansenrit", "file": jr_xml, "prepare": prep_jr,
+                      "may_time_out": False,
+                      "tools": [t for t in ("myelin", "jnml", "jax") if t in cmds and t in tools],
                       "nruns": nruns, "warmup": warmup,
                       "cmds": {t: c for t, c in cmds.items() if t in tools}})
     workloads = {}
@@ -618,6 +829,7 @@ def main() -> None:
     env["myelin_source"] = str(args.myelin)
     env["myelin_sha256"] = myelin_sha
     env["eden"] = eden_note
+    env["tvbo_jax"] = tvbo_note
     rss_method = rss_method_available(args.rss_method)
     env["rss_method"] = rss_method
     env["spawn_overhead_s"] = spawn_overhead(rss_method)
@@ -633,12 +845,14 @@ def main() -> None:
     print(f"== benchmarking {', '.join(c['name'] for c in cases)} "
           f"(runs {nruns}, warm-up {warmup}; big: 1 run; timeout {args.timeout:g}s; "
           f"{env['cpus']} CPUs, load {env['loadavg'][0]:.2f}; peak RSS via {rss_method}; "
-          f"EDEN: {eden_note})", flush=True)
+          f"EDEN: {eden_note}; tvbo JAX: {tvbo_note})", flush=True)
     results = []
     for c in cases:
         if c["tools"]:
             results.append(bench_case(c, c["tools"], c["nruns"], c["warmup"], args.timeout,
                                       rss_method, scratch, args.keep))
+            if c["name"] == "jansenrit" and "jax" in c["tools"]:
+                jax_steady(results[-1], jr, myelin, tvbo_py, args.timeout)
     env["loadavg_end"] = os.getloadavg()
     print_table(results)
     for name, w in workloads.items():

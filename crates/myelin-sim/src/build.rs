@@ -12,9 +12,14 @@ use rustc_hash::FxHashMap;
 pub(crate) struct Inst<'m> {
     pub(crate) ty: u32,
     pub(crate) comp: Option<&'m Component>,
+    /// The variables while the simulation is built; moved into [`Simulation::vals`] (at
+    /// `base`, `len` of them) when it runs.
     pub(crate) vars: Vec<f64>,
-    /// Exposed values as others see them (see [`crate::ctype::CType::exposed_slots`]).
+    /// Exposed values as others see them (see [`crate::ctype::CType::exposed_slots`]); moved
+    /// into [`Simulation::shadows`] like `vars`.
     pub(crate) shadow: Vec<f64>,
+    pub(crate) base: usize,
+    pub(crate) len: u32,
     pub(crate) parent: Option<u32>,
     /// Advanced in this order, before the instance itself.
     pub(crate) children: Vec<u32>,
@@ -30,6 +35,14 @@ pub(crate) struct Inst<'m> {
     pub(crate) out: Vec<Vec<(u32, u32, f64)>>,
     pub(crate) regime: Option<u32>,
     pub(crate) schemes: Vec<Scheme>,
+}
+
+impl Inst<'_> {
+    /// Where the instance's variables lie in [`Simulation::vals`] (and its snapshot in
+    /// [`Simulation::shadows`]) once the simulation runs.
+    pub(crate) fn range(&self) -> std::ops::Range<usize> {
+        self.base..self.base + self.len as usize
+    }
 }
 
 /// A kinetic scheme of one instance: its states' occupancy slots and its transitions.
@@ -58,6 +71,10 @@ pub struct Simulation<'m> {
     pub(crate) types: Vec<CType>,
     pub(crate) type_index: FxHashMap<String, u32>,
     pub(crate) insts: Vec<Inst<'m>>,
+    /// Every instance's variables, side by side (see [`Inst::range`]), and their exposure
+    /// snapshots, once running.
+    pub(crate) vals: Vec<f64>,
+    pub(crate) shadows: Vec<f64>,
     pub(crate) root: u32,
     pub spec: SimulationSpec,
     /// Recorded columns: (instance, slot, scale) per output file.
@@ -69,6 +86,25 @@ pub struct Simulation<'m> {
     pub(crate) row: Vec<f64>,
     pub(crate) ids: FxHashMap<&'m str, &'m Component>,
     units: myelin_units::UnitTable,
+    /// Whether identical linear synapses on one target share an instance (see [`crate::merge`]).
+    merge: bool,
+    /// Whether independent population members are stepped in batches (see [`crate::vector`]).
+    pub(crate) batch: bool,
+    /// Per type: whether its instances may be merged (computed on first use).
+    mergeable: FxHashMap<u32, bool>,
+    /// Merged receivers: (target, component, container) → instances, each with how many
+    /// connections it stands for.
+    receivers: FxHashMap<(u32, usize, String), Vec<u32>>,
+    pub(crate) merged: FxHashMap<u32, u32>,
+    /// Per type id: the type with its ancestors.
+    scopes: Vec<std::rc::Rc<TypeScope<'m>>>,
+    /// Per component (by address): its instances' starting values, which depend on the
+    /// component alone.
+    start_values: FxHashMap<usize, std::rc::Rc<[f64]>>,
+    /// Per type id: whether it is a `cell`.
+    is_cell: Vec<bool>,
+    /// (parent type, child type) → the parent's `Children` collection the child belongs to.
+    collections: FxHashMap<(u32, u32), Option<&'m str>>,
 }
 
 fn component_name(c: &Component) -> String {
@@ -78,6 +114,41 @@ fn component_name(c: &Component) -> String {
 impl<'m> Simulation<'m> {
     /// Builds the simulation `sim_id` (the `<Target>`'s component when `None`).
     pub fn build(model: &'m Model, sim_id: Option<&str>) -> Result<Self, SimError> {
+        Self::build_with_options(model, sim_id, crate::Options::default())
+    }
+
+    /// [`Simulation::build`] with the engine's shortcuts chosen (see [`crate::Options`]).
+    pub fn build_with_options(model: &'m Model, sim_id: Option<&str>, options: crate::Options) -> Result<Self, SimError> {
+        let mut s = Self::build_with(model, sim_id, options.merge_synapses)?;
+        s.batch = options.batch;
+        if !options.merge_synapses {
+            return Ok(s);
+        }
+        if s.merges_visible() {
+            // Something records or reads one merged synapse by itself: build them one by one.
+            let mut s = Self::build_with(model, sim_id, false)?;
+            s.batch = options.batch;
+            return Ok(s);
+        }
+        Ok(s)
+    }
+
+    /// Whether a merged instance is observed where the merge would show: recorded, tapped for
+    /// events, or read by a `select` that does not add up its values.
+    fn merges_visible(&self) -> bool {
+        let is_merged = |i: u32| self.merged.get(&i).is_some_and(|&n| n > 1);
+        if self.columns.iter().flatten().any(|&(i, _, _)| is_merged(i)) || self.event_taps.keys().any(|&(i, _)| is_merged(i)) {
+            return true;
+        }
+        self.insts.iter().any(|inst| {
+            let t = &self.types[inst.ty as usize];
+            inst.select_links.iter().enumerate().any(|(k, links)| {
+                t.selects[k].reduce != Some(myelin_ir::Reduce::Add) && links.iter().any(|&(j, _)| is_merged(j))
+            }) || inst.req_links.iter().any(|&(j, _)| j != u32::MAX && is_merged(j))
+        })
+    }
+
+    fn build_with(model: &'m Model, sim_id: Option<&str>, merge: bool) -> Result<Self, SimError> {
         let mut ids: FxHashMap<&str, &Component> = FxHashMap::default();
         for c in &model.components {
             if let Some(id) = &c.id {
@@ -113,6 +184,8 @@ impl<'m> Simulation<'m> {
             types: vec![],
             type_index: FxHashMap::default(),
             insts: vec![],
+            vals: vec![],
+            shadows: vec![],
             root: 0,
             spec: SimulationSpec { length: 0.0, step: 0.0, seed: 0, method: crate::Method::Euler, outputs: vec![], events: vec![] },
             columns: vec![],
@@ -121,6 +194,15 @@ impl<'m> Simulation<'m> {
             row: vec![],
             ids,
             units,
+            merge,
+            batch: true,
+            mergeable: FxHashMap::default(),
+            receivers: FxHashMap::default(),
+            merged: FxHashMap::default(),
+            scopes: vec![],
+            start_values: FxHashMap::default(),
+            is_cell: vec![],
+            collections: FxHashMap::default(),
         };
         s.read_simulation(sim)?;
         let target_id = sim.attribute("target").map(|a| a.value.clone()).ok_or_else(|| SimError::new("the Simulation has no `target`").at(sim.name_span))?;
@@ -166,8 +248,11 @@ impl<'m> Simulation<'m> {
             return Ok(k);
         }
         let t = compile_type(self.model, name)?;
+        let scope = TypeScope::new(self.model, name).ok_or_else(|| SimError::new(format!("unknown type `{name}`")))?;
         let k = self.types.len() as u32;
         self.types.push(t);
+        self.scopes.push(std::rc::Rc::new(scope));
+        self.is_cell.push(self.model.is_a(name, "cell"));
         self.type_index.insert(name.to_string(), k);
         Ok(k)
     }
@@ -178,8 +263,8 @@ impl<'m> Simulation<'m> {
             return Err(SimError::new("instances are nested more than 200 levels deep").at(c.name_span));
         }
         let ty = self.type_id(&c.type_name).map_err(|e| e.at(c.name_span))?;
-        let scope = TypeScope::new(self.model, &c.type_name).ok_or_else(|| SimError::new(format!("unknown type `{}`", c.type_name)).at(c.name_span))?;
-        if self.model.is_a(&c.type_name, "cell") {
+        let scope = self.scopes[ty as usize].clone();
+        if self.is_cell[ty as usize] {
             let morphology = c.children.iter().find(|k| k.type_name == "morphology").or_else(|| {
                 c.attribute("morphology").and_then(|a| self.ids.get(a.value.as_str()).copied())
             });
@@ -196,41 +281,7 @@ impl<'m> Simulation<'m> {
         if self.types[ty as usize].simultaneous {
             return Err(SimError::new(format!("`{}` asks for simultaneous dynamics, which myelin cannot simulate yet", c.type_name)).at(c.name_span));
         }
-        let n = self.types[ty as usize].len();
-        let mut vars = vec![0.0; n];
-        // Parameter values: attributes, Fixed values, Property defaults, constants.
-        for (k, kind) in self.types[ty as usize].slot_kinds.clone().iter().enumerate() {
-            let name = self.types[ty as usize].slot_names[k].clone();
-            match kind {
-                SlotKind::Parameter | SlotKind::Property => {
-                    let text = c
-                        .attribute(&name)
-                        .map(|a| a.value.clone())
-                        .or_else(|| scope.fixed(&name).map(|f| f.value.clone()))
-                        .or_else(|| scope.properties().find(|p| p.name == name).and_then(|p| p.default_value.clone()));
-                    if let Some(text) = text {
-                        vars[k] = self.quantity(&text, c)?;
-                    }
-                }
-                SlotKind::Constant => {
-                    let text = scope
-                        .constants()
-                        .find(|x| x.name == name)
-                        .map(|x| x.value.clone())
-                        .or_else(|| self.model.constants.get(&name).map(|x| x.value.clone()));
-                    if let Some(text) = text {
-                        vars[k] = self.quantity(&text, c)?;
-                    }
-                }
-                _ => {}
-            }
-        }
-        {
-            let t = &self.types[ty as usize];
-            for (slot, e) in &t.derived_parameters {
-                vars[*slot as usize] = e.eval(&vars, &mut || 0.0);
-            }
-        }
+        let vars: Vec<f64> = self.start_values(c, ty, &scope)?.to_vec();
         let id = self.insts.len() as u32;
         let n_sel = self.types[ty as usize].selects.len();
         let n_req = self.types[ty as usize].requirements.len();
@@ -240,6 +291,8 @@ impl<'m> Simulation<'m> {
             comp: Some(c),
             shadow: vars.clone(),
             vars,
+            base: 0,
+            len: 0,
             parent,
             children: vec![],
             named: vec![],
@@ -262,10 +315,17 @@ impl<'m> Simulation<'m> {
                 self.insts[id as usize].named.push((kid.clone(), child));
             }
             // Children collections are reachable by their collection name too.
-            if let Some(decl) = scope.children().find(|d| d.multiple && self.model.is_a(&k.type_name, &d.type_name))
-                && decl.name != k.tag {
-                    self.insts[id as usize].named.push((decl.name.clone(), child));
-                }
+            let child_ty = self.insts[child as usize].ty;
+            let model = self.model;
+            let collection = self
+                .collections
+                .entry((ty, child_ty))
+                .or_insert_with(|| scope.children().find(|d| d.multiple && model.is_a(&k.type_name, &d.type_name)).map(|d| d.name.as_str()));
+            if let Some(name) = *collection
+                && name != k.tag
+            {
+                self.insts[id as usize].named.push((name.to_string(), child));
+            }
         }
         // Structure that creates instances.
         // The nearest type in the chain that declares a Structure defines it (a subtype's
@@ -311,6 +371,42 @@ impl<'m> Simulation<'m> {
         Ok(id)
     }
 
+    /// Parameter values (attributes, Fixed values, Property defaults, constants) and derived
+    /// parameters of an instance of `c`: the same for every instance of `c`, so computed once.
+    fn start_values(&mut self, c: &'m Component, ty: u32, scope: &TypeScope<'m>) -> Result<std::rc::Rc<[f64]>, SimError> {
+        let key = std::ptr::from_ref(c) as usize;
+        if let Some(v) = self.start_values.get(&key) {
+            return Ok(v.clone());
+        }
+        let t = &self.types[ty as usize];
+        let mut vars = vec![0.0; t.len()];
+        for (k, kind) in t.slot_kinds.iter().enumerate() {
+            let name = &t.slot_names[k];
+            let text = match kind {
+                SlotKind::Parameter | SlotKind::Property => c
+                    .attribute(name)
+                    .map(|a| a.value.as_str())
+                    .or_else(|| scope.fixed(name).map(|f| f.value.as_str()))
+                    .or_else(|| scope.properties().find(|p| p.name == *name).and_then(|p| p.default_value.as_deref())),
+                SlotKind::Constant => scope
+                    .constants()
+                    .find(|x| x.name == *name)
+                    .map(|x| x.value.as_str())
+                    .or_else(|| self.model.constants.get(name).map(|x| x.value.as_str())),
+                _ => None,
+            };
+            if let Some(text) = text {
+                vars[k] = self.quantity(text, c)?;
+            }
+        }
+        for (slot, e) in &t.derived_parameters {
+            vars[*slot as usize] = e.eval(&vars, &mut || 0.0);
+        }
+        let v: std::rc::Rc<[f64]> = vars.into();
+        self.start_values.insert(key, v.clone());
+        Ok(v)
+    }
+
     /// The component a structure element names: `component` (an attribute of this component
     /// that references another by id) or `../component` (the parent's).
     fn referenced(&self, c: &'m Component, inst: u32, name: &str) -> Result<&'m Component, SimError> {
@@ -331,7 +427,7 @@ impl<'m> Simulation<'m> {
     /// Resolves a path of instances: `..`, child names and ids, `[i]` and `/i/` indices into
     /// populations, relative to `base`.
     pub(crate) fn resolve_path(&self, base: u32, path: &str) -> Option<u32> {
-        let spath = path.replace('[', "/[");
+        let spath: std::borrow::Cow<'_, str> = if path.contains('[') { path.replace('[', "/[").into() } else { path.into() };
         let mut cur = base;
         let mut after_index = false;
         for bit in spath.split('/').filter(|b| !b.is_empty() && *b != ".") {
@@ -399,11 +495,52 @@ impl<'m> Simulation<'m> {
         Some((inst, slot))
     }
 
+    /// Whether receivers of `comp` may be merged: its type qualifies (see [`crate::merge`])
+    /// and it has no child components.
+    fn merge_candidate(&mut self, comp: &'m Component) -> Result<bool, SimError> {
+        if !self.merge || comp.children.iter().any(|k| k.tag != "annotation" && self.model.component_types.contains_key(&k.type_name)) {
+            return Ok(false);
+        }
+        let ty = self.type_id(&comp.type_name).map_err(|e| e.at(comp.name_span))?;
+        if let Some(&ok) = self.mergeable.get(&ty) {
+            return Ok(ok);
+        }
+        let ok = crate::merge::mergeable(self.model, &self.types[ty as usize].name);
+        self.mergeable.insert(ty, ok);
+        Ok(ok)
+    }
+
+    /// For a connection (instance `id`) onto `to` through a receiver of `comp`: an earlier
+    /// receiver of the same component on the same target, with the same values once this
+    /// connection's assignments are applied, when `comp` may be merged. That instance then
+    /// receives this connection's events too, and no new one is made.
+    fn merge_receiver(&mut self, id: u32, to: u32, comp: &'m Component, container: &str, assigns: &[myelin_ir::Assign]) -> Result<Option<u32>, SimError> {
+        if !self.merge_candidate(comp)? {
+            return Ok(None);
+        }
+        let key = (to, std::ptr::from_ref(comp) as usize, container.to_string());
+        if !self.receivers.contains_key(&key) {
+            return Ok(None);
+        }
+        let ty = self.type_id(&comp.type_name)?;
+        let scope = self.scopes[ty as usize].clone();
+        let mut vars = self.start_values(comp, ty, &scope)?.to_vec();
+        for (slot, v) in self.assigned(id, ty, assigns)? {
+            vars[slot as usize] = v;
+        }
+        let same = |a: &[f64]| a.len() == vars.len() && a.iter().zip(&vars).all(|(x, y)| x.to_bits() == y.to_bits());
+        let found = self.receivers[&key].iter().copied().find(|&p| same(&self.insts[p as usize].vars));
+        if let Some(peer) = found {
+            *self.merged.entry(peer).or_insert(1) += 1;
+        }
+        Ok(found)
+    }
+
     /// `With` / `EventConnection`: event wiring and attachments.
     fn connect(&mut self, id: u32) -> Result<(), SimError> {
         let Some(c) = self.insts[id as usize].comp else { return Ok(()) };
-        let Some(scope) = TypeScope::new(self.model, &c.type_name) else { return Ok(()) };
-        let mut withs: FxHashMap<String, u32> = FxHashMap::default();
+        let scope = self.scopes[self.insts[id as usize].ty as usize].clone();
+        let mut withs: Vec<(&'m str, u32)> = vec![];
         if let Some(st) = scope.chain.iter().find_map(|t| t.structure.as_ref()) {
             for item in &st.items {
                 match item {
@@ -416,13 +553,13 @@ impl<'m> Simulation<'m> {
                             p => self.insts[id as usize].parent.and_then(|parent| self.resolve_path(parent, p)),
                         };
                         let target = base.ok_or_else(|| SimError::new(format!("cannot find `{path}` from `{}`", component_name(c))).at(*span).at(c.name_span))?;
-                        withs.insert(as_name.clone(), target);
+                        withs.push((as_name.as_str(), target));
                     }
                     StructureItem::With { list: Some(list), index: Some(index), as_name, span, .. } => {
                         let target = self.list_member(id, c, list, index).ok_or_else(|| {
                             SimError::new(format!("cannot find member `{index}` of `{list}` from `{}`", component_name(c))).at(*span).at(c.name_span)
                         })?;
-                        withs.insert(as_name.clone(), target);
+                        withs.push((as_name.as_str(), target));
                     }
                     StructureItem::With { span, .. } => {
                         return Err(SimError::new("<With> needs `instance`, or `list` and `index`").at(*span));
@@ -458,9 +595,10 @@ impl<'m> Simulation<'m> {
 
     /// `<Tunnel>`: a pair of components, one attached at each end, each seeing the other as its
     /// `name` (gap junctions, graded synapses).
-    fn tunnel(&mut self, id: u32, c: &'m Component, tu: &myelin_ir::Tunnel, withs: &FxHashMap<String, u32>) -> Result<(), SimError> {
-        let a = *withs.get(&tu.end_a).ok_or_else(|| SimError::new(format!("Tunnel end `{}` is unknown", tu.end_a)).at(tu.span))?;
-        let b = *withs.get(&tu.end_b).ok_or_else(|| SimError::new(format!("Tunnel end `{}` is unknown", tu.end_b)).at(tu.span))?;
+    fn tunnel(&mut self, id: u32, c: &'m Component, tu: &myelin_ir::Tunnel, withs: &[(&'m str, u32)]) -> Result<(), SimError> {
+        let get = |name: &str| withs.iter().rev().find(|(n, _)| *n == name).map(|(_, k)| k);
+        let a = *get(&tu.end_a).ok_or_else(|| SimError::new(format!("Tunnel end `{}` is unknown", tu.end_a)).at(tu.span))?;
+        let b = *get(&tu.end_b).ok_or_else(|| SimError::new(format!("Tunnel end `{}` is unknown", tu.end_b)).at(tu.span))?;
         let comp_a = self.referenced(c, id, &tu.component_a).map_err(|e| e.at(tu.span))?;
         let comp_b = self.referenced(c, id, &tu.component_b).map_err(|e| e.at(tu.span))?;
         let ia = self.attach(comp_a, a)?;
@@ -476,10 +614,10 @@ impl<'m> Simulation<'m> {
     /// A new instance of `comp` attached to `to`'s first attachments container.
     fn attach(&mut self, comp: &'m Component, to: u32) -> Result<u32, SimError> {
         let inst = self.instantiate(comp, Some(to), 1)?;
-        let to_ty = &self.types[self.insts[to as usize].ty as usize];
-        let container = TypeScope::new(self.model, &to_ty.name)
-            .and_then(|s| s.attachments().next().map(|a| a.name.clone()))
-            .unwrap_or_else(|| "synapses".to_string());
+        let container = self.scopes[self.insts[to as usize].ty as usize]
+            .attachments()
+            .next()
+            .map_or_else(|| "synapses".to_string(), |a| a.name.clone());
         self.insts[to as usize].children.push(inst);
         self.insts[to as usize].named.push((container, inst));
         Ok(inst)
@@ -487,25 +625,36 @@ impl<'m> Simulation<'m> {
 
     /// `<Assign property=.. value=..>`: values computed in the connecting component, set on `dest`.
     fn assign(&mut self, id: u32, dest: u32, assigns: &[myelin_ir::Assign]) -> Result<(), SimError> {
-        for a in assigns {
-            let base_ty = &self.types[self.insts[id as usize].ty as usize];
-            let parsed = a.value.parsed.as_ref().ok_or_else(|| SimError::new("unparsed Assign").at(a.span))?;
-            let ce = crate::cexpr::compile(parsed, &|n| base_ty.slot(n)).map_err(|_| SimError::new(format!("cannot evaluate `{}`", a.value.text)).at(a.span))?;
-            let v = ce.eval(&self.insts[id as usize].vars, &mut || 0.0);
-            let dty = &self.types[self.insts[dest as usize].ty as usize];
-            let slot = dty.slot(&a.property).ok_or_else(|| SimError::new(format!("`{}` has no property `{}`", dty.name, a.property)).at(a.span))?;
+        let values = self.assigned(id, self.insts[dest as usize].ty, assigns)?;
+        for (slot, v) in values {
             self.insts[dest as usize].vars[slot as usize] = v;
             self.insts[dest as usize].shadow[slot as usize] = v;
         }
         Ok(())
     }
 
+    /// The (slot, value) pairs `assigns` give an instance of type `dest_ty`, evaluated in
+    /// instance `id`'s variables.
+    fn assigned(&self, id: u32, dest_ty: u32, assigns: &[myelin_ir::Assign]) -> Result<Vec<(u32, f64)>, SimError> {
+        let mut out = Vec::with_capacity(assigns.len());
+        for a in assigns {
+            let base_ty = &self.types[self.insts[id as usize].ty as usize];
+            let parsed = a.value.parsed.as_ref().ok_or_else(|| SimError::new("unparsed Assign").at(a.span))?;
+            let ce = crate::cexpr::compile(parsed, &|n| base_ty.slot(n)).map_err(|_| SimError::new(format!("cannot evaluate `{}`", a.value.text)).at(a.span))?;
+            let v = ce.eval(&self.insts[id as usize].vars, &mut || 0.0);
+            let dty = &self.types[dest_ty as usize];
+            let slot = dty.slot(&a.property).ok_or_else(|| SimError::new(format!("`{}` has no property `{}`", dty.name, a.property)).at(a.span))?;
+            out.push((slot, v));
+        }
+        Ok(out)
+    }
+
     fn text_attr<'c>(c: &'c Component, name: &str) -> Option<&'c str> {
         c.attribute(name).map(|a| a.value.as_str())
     }
 
-    fn event_connection(&mut self, id: u32, c: &'m Component, ec: &myelin_ir::EventConnection, withs: &FxHashMap<String, u32>) -> Result<(), SimError> {
-        let find = |name: &str| withs.get(name).copied();
+    fn event_connection(&mut self, id: u32, c: &'m Component, ec: &myelin_ir::EventConnection, withs: &[(&'m str, u32)]) -> Result<(), SimError> {
+        let find = |name: &str| withs.iter().rev().find(|(n, _)| *n == name).map(|(_, k)| *k);
         let from = find(&ec.from).ok_or_else(|| SimError::new(format!("EventConnection from `{}`: unknown", ec.from)).at(ec.span))?;
         let to = find(&ec.to).ok_or_else(|| SimError::new(format!("EventConnection to `{}`: unknown", ec.to)).at(ec.span))?;
         let delay = match &ec.delay {
@@ -524,25 +673,38 @@ impl<'m> Simulation<'m> {
             Some(r) => {
                 let comp = self.referenced(c, id, r).map_err(|e| e.at(ec.span))?;
                 let container = ec.receiver_container.as_deref().and_then(|x| Self::text_attr(c, x)).map(str::to_string);
-                let inst = self.instantiate(comp, Some(to), 1)?;
-                let to_ty = &self.types[self.insts[to as usize].ty as usize];
                 let container = container.unwrap_or_else(|| {
-                    TypeScope::new(self.model, &to_ty.name)
-                        .and_then(|s| s.attachments().next().map(|a| a.name.clone()))
-                        .unwrap_or_else(|| "synapses".to_string())
+                    self.scopes[self.insts[to as usize].ty as usize]
+                        .attachments()
+                        .next()
+                        .map_or_else(|| "synapses".to_string(), |a| a.name.clone())
                 });
-                self.insts[to as usize].children.push(inst);
-                self.insts[to as usize].named.push((container, inst));
-                if let Some(cid) = &comp.id {
-                    self.insts[to as usize].named.push((cid.clone(), inst));
+                match self.merge_receiver(id, to, comp, &container, &ec.assigns)? {
+                    Some(peer) => Some(peer),
+                    None => {
+                        let inst = self.instantiate(comp, Some(to), 1)?;
+                        // Assignments (e.g. weight) evaluated in the connection's own variables.
+                        self.assign(id, inst, &ec.assigns)?;
+                        self.insts[to as usize].children.push(inst);
+                        self.insts[to as usize].named.push((container.clone(), inst));
+                        if let Some(cid) = &comp.id {
+                            self.insts[to as usize].named.push((cid.clone(), inst));
+                        }
+                        if self.merge_candidate(comp)? {
+                            let key = (to, std::ptr::from_ref(comp) as usize, container);
+                            self.receivers.entry(key).or_default().push(inst);
+                            self.merged.insert(inst, 1);
+                        }
+                        Some(inst)
+                    }
                 }
-                Some(inst)
             }
             None => None,
         };
         let dest = receiver.unwrap_or(to);
-        // Assignments (e.g. weight) evaluated in the connection's own variables.
-        self.assign(id, dest, &ec.assigns)?;
+        if receiver.is_none() {
+            self.assign(id, dest, &ec.assigns)?;
+        }
         let sty = &self.types[self.insts[from as usize].ty as usize];
         let out_port = match source_port_name {
             Some(p) => sty.out_ports.iter().position(|x| x == p),

@@ -55,6 +55,31 @@ pub(crate) struct Program {
     depth: usize,
 }
 
+/// The plain `f64` function a one-argument call maps to, where there is one.
+pub(crate) fn unary_fn(f: &Func) -> Option<fn(f64) -> f64> {
+    Some(match f {
+        Func::Sin => f64::sin,
+        Func::Cos => f64::cos,
+        Func::Tan => f64::tan,
+        Func::Asin => f64::asin,
+        Func::Acos => f64::acos,
+        Func::Atan => f64::atan,
+        Func::Sinh => f64::sinh,
+        Func::Cosh => f64::cosh,
+        Func::Tanh => f64::tanh,
+        Func::Asinh => f64::asinh,
+        Func::Acosh => f64::acosh,
+        Func::Atanh => f64::atanh,
+        Func::Exp => f64::exp,
+        Func::Log => f64::ln,
+        Func::Sqrt => f64::sqrt,
+        Func::Abs => f64::abs,
+        Func::Ceil => f64::ceil,
+        Func::Floor => f64::floor,
+        _ => return None,
+    })
+}
+
 fn truth(x: f64) -> bool {
     x != 0.0 && !x.is_nan()
 }
@@ -297,27 +322,7 @@ impl Program {
                 for a in args {
                     self.emit(a);
                 }
-                let one: Option<fn(f64) -> f64> = match f {
-                    Func::Sin => Some(f64::sin),
-                    Func::Cos => Some(f64::cos),
-                    Func::Tan => Some(f64::tan),
-                    Func::Asin => Some(f64::asin),
-                    Func::Acos => Some(f64::acos),
-                    Func::Atan => Some(f64::atan),
-                    Func::Sinh => Some(f64::sinh),
-                    Func::Cosh => Some(f64::cosh),
-                    Func::Tanh => Some(f64::tanh),
-                    Func::Asinh => Some(f64::asinh),
-                    Func::Acosh => Some(f64::acosh),
-                    Func::Atanh => Some(f64::atanh),
-                    Func::Exp => Some(f64::exp),
-                    Func::Log => Some(f64::ln),
-                    Func::Sqrt => Some(f64::sqrt),
-                    Func::Abs => Some(f64::abs),
-                    Func::Ceil => Some(f64::ceil),
-                    Func::Floor => Some(f64::floor),
-                    _ => None,
-                };
+                let one = unary_fn(f);
                 let n = u8::try_from(args.len()).unwrap_or(u8::MAX);
                 match (one, f) {
                     (Some(g), _) if args.len() == 1 => self.ops.push(Op::Call1(g)),

@@ -9,18 +9,24 @@
 //! simultaneous update, `OnCondition`s on the new state, then its regime); zero-delay events
 //! delivered at once, delayed ones queued; a row recorded after every step.
 //!
-//! This is the reference engine: a tree walk over compiled expressions, no I/O, no unsafe.
-//! What it cannot simulate it refuses with a [`SimError`] naming the construct; it never runs
-//! with parts silently ignored.
+//! Underneath is a reference interpreter: a tree walk over compiled expressions, no I/O, no
+//! unsafe. Two shortcuts make networks fast without changing what is computed (see
+//! [`Options`]): identical linear synapses on a cell are merged into one instance, and the
+//! members of a population that cannot affect each other within a step are stepped together
+//! by vectorized kernels over their variables, laid out side by side. What the engine cannot
+//! simulate it refuses with a [`SimError`] naming the construct; it never runs with parts
+//! silently ignored.
 
 mod build;
 mod bytecode;
 mod cexpr;
 mod ctype;
 mod kinetic;
+mod merge;
 mod plan;
 mod rng;
 mod run;
+mod vector;
 
 pub use build::{Simulation, SimulationSpec};
 pub use run::{EventFile, OutputFile, Sink};
@@ -45,6 +51,32 @@ impl std::str::FromStr for Method {
             "rk4" => Ok(Method::Rk4),
             other => Err(format!("unknown method `{other}` (expected euler, heun or rk4)")),
         }
+    }
+}
+
+/// The engine's two shortcuts, both on by default. Each gives jLEMS's results up to the
+/// rounding of a different summation order; turning both off gives the plain reference
+/// interpreter, for differential testing and for users who want it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Identical linear synapses on one cell (`expOneSynapse` and the like, same parameters
+    /// and weight) share one instance that receives all their events (see `merge.rs`).
+    pub merge_synapses: bool,
+    /// Members of a population that cannot affect each other within a step are stepped
+    /// together, type by type, by vectorized kernels (see `vector.rs`).
+    pub batch: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { merge_synapses: true, batch: true }
+    }
+}
+
+impl Options {
+    /// Neither shortcut: one instance per synapse, one instance at a time.
+    pub fn reference() -> Self {
+        Options { merge_synapses: false, batch: false }
     }
 }
 

@@ -62,13 +62,25 @@ pub(crate) struct SelectPlan {
     pub(crate) links: Vec<(u32, u32, bool)>,
 }
 
+/// One entry of a step's schedule.
+#[derive(Debug, Clone)]
+pub(crate) enum Step {
+    /// One instance, by the scalar path.
+    One(u32),
+    /// Instances of one type stepped together by kernel `.0` (see [`crate::vector`]).
+    Batch(u32, Vec<u32>),
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Plan {
+    /// What each plan does per step, in order: the post-order walk, except that the members
+    /// of a population that cannot affect each other within a step are stepped level by level,
+    /// in batches (see [`schedule`]).
+    pub(crate) full_steps: Vec<Step>,
+    pub(crate) fast_steps: Vec<Step>,
+    pub(crate) kernels: Vec<crate::vector::Kernel>,
     pub(crate) full: Vec<InstPlan>,
     pub(crate) fast: Vec<InstPlan>,
-    /// The instances each plan steps, in order (children before their parent).
-    pub(crate) full_order: Vec<u32>,
-    pub(crate) fast_order: Vec<u32>,
     /// Static computed slots: (instance, slot, exposed). Compared between steps to decide
     /// when the fast plan may take over.
     pub(crate) statics: Vec<(u32, u32, bool)>,
@@ -292,7 +304,35 @@ impl Plan {
         }
         let full_order = post_order(&full, sim.root);
         let fast_order = if busy[sim.root as usize] { post_order(&fast, sim.root) } else { vec![] };
-        Plan { full, fast, full_order, fast_order, statics }
+        let mut kernels = Kernels {
+            list: vec![],
+            written: written
+                .iter()
+                .zip(&sim.types)
+                .map(|(w, t)| {
+                    // What `OnStart` sets is not known when the plan is made either.
+                    let mut mask = vec![false; t.len()];
+                    let mut start = vec![];
+                    action_targets(&t.on_start, &mut start);
+                    for &s in w.iter().chain(&start) {
+                        mask[s as usize] = true;
+                    }
+                    mask
+                })
+                .collect(),
+        };
+        let mut full_steps = vec![];
+        let mut fast_steps = vec![];
+        if sim.spec.method == crate::Method::Euler && sim.batch {
+            schedule(sim, &full, sim.root, &mut kernels, &mut full_steps);
+            if busy[sim.root as usize] {
+                schedule(sim, &fast, sim.root, &mut kernels, &mut fast_steps);
+            }
+        } else {
+            full_steps = full_order.iter().map(|&i| Step::One(i)).collect();
+            fast_steps = fast_order.iter().map(|&i| Step::One(i)).collect();
+        }
+        Plan { full, fast, statics, full_steps, fast_steps, kernels: kernels.list }
     }
 
     /// The current values of the static slots (and their snapshots), as bits.
@@ -300,9 +340,9 @@ impl Plan {
         out.clear();
         for &(i, s, exposed) in &self.statics {
             let inst = &sim.insts[i as usize];
-            out.push(inst.vars[s as usize].to_bits());
+            out.push(sim.vals[inst.base + s as usize].to_bits());
             if exposed {
-                out.push(inst.shadow[s as usize].to_bits());
+                out.push(sim.shadows[inst.base + s as usize].to_bits());
             }
         }
     }
@@ -324,6 +364,112 @@ fn block_of(t: &CType, derived: &[u32]) -> Option<Rc<Program>> {
     }
     let p = Program::block(&items);
     p.fits().then(|| Rc::new(p))
+}
+
+/// Kernels compiled so far, one per batch, and per type the slots the run never writes.
+struct Kernels {
+    list: Vec<crate::vector::Kernel>,
+    written: Vec<Vec<bool>>,
+}
+
+/// Fewest instances worth a batch.
+const MIN_BATCH: usize = 4;
+
+/// The steps of `root`'s subtree in `plans`, appended to `out`: each instance after its
+/// children, as [`post_order`] walks them, except for population members. When no member's
+/// subtree can affect another's within a step (no undelayed event between them, no value read
+/// across), the order among members does not matter, so they are stepped level by level: the
+/// first instance of every member's subtree, then the second, and so on, which lines up
+/// instances of the same type for [`crate::vector`].
+fn schedule(sim: &Simulation<'_>, plans: &[InstPlan], root: u32, kernels: &mut Kernels, out: &mut Vec<Step>) {
+    let inst = &sim.insts[root as usize];
+    let p = &plans[root as usize];
+    let multi: rustc_hash::FxHashSet<u32> = inst.multi.iter().copied().collect();
+    let (members, others): (Vec<u32>, Vec<u32>) = p.children.iter().partition(|c| multi.contains(c));
+    for &c in &others {
+        schedule(sim, plans, c, kernels, out);
+    }
+    let subs: Vec<Vec<u32>> = members.iter().map(|&m| post_order(plans, m)).collect();
+    if members.len() >= MIN_BATCH && independent(sim, plans, &subs) {
+        let depth = subs.iter().map(Vec::len).max().unwrap_or(0);
+        for pos in 0..depth {
+            let level: Vec<u32> = subs.iter().filter_map(|s| s.get(pos).copied()).collect();
+            match batch_kernel(sim, plans, &level, kernels) {
+                Some(k) => out.push(Step::Batch(k, level)),
+                None => out.extend(level.into_iter().map(Step::One)),
+            }
+        }
+    } else {
+        for &m in &members {
+            schedule(sim, plans, m, kernels, out);
+        }
+    }
+    out.push(Step::One(root));
+}
+
+/// Whether the member subtrees `subs` cannot affect each other within a step.
+fn independent(sim: &Simulation<'_>, plans: &[InstPlan], subs: &[Vec<u32>]) -> bool {
+    let mut owner: FxHashMap<u32, usize> = FxHashMap::default();
+    for (m, s) in subs.iter().enumerate() {
+        for &x in s {
+            owner.insert(x, m);
+        }
+    }
+    let other = |m: usize, j: u32| owner.get(&j).is_some_and(|&o| o != m);
+    subs.iter().enumerate().all(|(m, s)| {
+        s.iter().all(|&x| {
+            let inst = &sim.insts[x as usize];
+            let p = &plans[x as usize];
+            !p.has_schemes
+                && inst.out.iter().flatten().all(|&(target, _, delay)| delay > 0.0 || !other(m, target))
+                && p.pulls.iter().all(|l| !other(m, l.src))
+                && inst.select_links.iter().flatten().all(|&(j, _)| !other(m, j))
+        })
+    })
+}
+
+/// The kernel that steps all of `level` at once, when they are enough instances of one type
+/// with the same plan shape and a kernel exists for it.
+fn batch_kernel(sim: &Simulation<'_>, plans: &[InstPlan], level: &[u32], kernels: &mut Kernels) -> Option<u32> {
+    let &first = level.first()?;
+    let ty = sim.insts[first as usize].ty;
+    let p0 = &plans[first as usize];
+    if level.len() < MIN_BATCH || !p0.dynamic || p0.has_regimes || p0.has_schemes {
+        return None;
+    }
+    let t = &sim.types[ty as usize];
+    let same = level.iter().all(|&x| {
+        let p = &plans[x as usize];
+        sim.insts[x as usize].ty == ty
+            && p.derived == p0.derived
+            && p.exposed == p0.exposed
+            && p.pulls.len() == p0.pulls.len()
+            && p.pulls.iter().zip(&p0.pulls).all(|(a, b)| a.dst == b.dst)
+            // a `select` of the instance's own variables must see them in order
+            && sim.insts[x as usize].select_links.iter().flatten().all(|&(j, _)| j != x)
+    });
+    if !same {
+        return None;
+    }
+    // Parameters the run never writes are read once, or compiled in when every instance has
+    // the same value.
+    let written = &kernels.written[ty as usize];
+    let known = |slot: u32| {
+        let s = slot as usize;
+        let constant = matches!(t.slot_kinds[s], SlotKind::Parameter | SlotKind::DerivedParameter | SlotKind::Constant | SlotKind::Property);
+        if !constant || written[s] {
+            return crate::vector::Known::Varies;
+        }
+        let v0 = sim.insts[first as usize].vars[s];
+        if level.iter().all(|&x| sim.insts[x as usize].vars[s].to_bits() == v0.to_bits()) {
+            crate::vector::Known::Uniform(v0)
+        } else {
+            crate::vector::Known::Fixed
+        }
+    };
+    let k = crate::vector::compile(t, &p0.derived, &known)?;
+    kernels.list.push(k);
+    Some(kernels.list.len() as u32 - 1)
 }
 
 /// Every instance below `root` (and `root`), each after its children: the order the tree

@@ -2,7 +2,8 @@
 
 use crate::build::Simulation;
 use crate::ctype::{CAction, Derive};
-use crate::plan::{InstPlan, Link, Plan};
+use crate::plan::{InstPlan, Link, Plan, Step};
+use crate::vector::Io;
 use myelin_diag::Span;
 use myelin_ir::Reduce;
 
@@ -32,6 +33,14 @@ pub trait Sink {
     fn progress(&mut self, _done: u64, _total: u64) {}
 }
 
+/// A batch step: its kernel, its members and where their variables start.
+#[derive(Clone, Copy)]
+struct Batch<'a> {
+    kernel: &'a crate::vector::Kernel,
+    members: &'a [u32],
+    bases: &'a [usize],
+}
+
 /// A pending delayed event.
 #[derive(Debug, Clone, Copy)]
 struct Pending {
@@ -53,6 +62,7 @@ impl Simulation<'_> {
         let mut queue: Vec<Pending> = vec![];
         let mut t = 0.0;
         let plan = Plan::new(self);
+        self.pack(&plan);
         self.initialize(&plan.full);
         self.record(sink, t);
         t += dt;
@@ -61,6 +71,14 @@ impl Simulation<'_> {
         let (mut before, mut after) = (vec![], vec![]);
         plan.snapshot(self, &mut before);
         let mut ready: Vec<Pending> = vec![];
+        let mut columns: Vec<crate::vector::Columns> = plan.kernels.iter().map(|_| Default::default()).collect();
+        // Where each batch's members' variables start.
+        let mut bases: Vec<Vec<usize>> = vec![vec![]; plan.kernels.len()];
+        for s in plan.full_steps.iter().chain(&plan.fast_steps) {
+            if let Step::Batch(k, members) = s {
+                bases[*k as usize] = members.iter().map(|&i| self.insts[i as usize].base).collect();
+            }
+        }
         for step in 1..=n {
             // Delayed events due by now.
             let due = queue.partition_point(|p| p.time <= t);
@@ -71,9 +89,16 @@ impl Simulation<'_> {
                     self.deliver(p.target, p.port, t, &mut queue, sink);
                 }
             }
-            let (steps, order) = if frozen { (&plan.fast, &plan.fast_order) } else { (&plan.full, &plan.full_order) };
-            for &i in order {
-                self.advance(&steps[i as usize], i, t, dt, &mut queue, sink);
+            let (plans, steps) = if frozen { (&plan.fast, &plan.fast_steps) } else { (&plan.full, &plan.full_steps) };
+            for s in steps {
+                match s {
+                    Step::One(i) => self.advance(&plans[*i as usize], *i, t, dt, &mut queue, sink),
+                    Step::Batch(k, members) => {
+                        let k = *k as usize;
+                        let batch = Batch { kernel: &plan.kernels[k], members, bases: &bases[k] };
+                        self.advance_batch(&batch, plans, t, dt, &mut queue, sink, &mut columns[k]);
+                    }
+                }
             }
             if !frozen && step <= 64 {
                 plan.snapshot(self, &mut after);
@@ -87,6 +112,40 @@ impl Simulation<'_> {
             t += dt;
         }
         sink.progress(n, n);
+    }
+
+    /// Moves every instance's variables and exposure snapshot into one array each, in the
+    /// order the fast plan steps them, so that the members of a batch lie side by side.
+    fn pack(&mut self, plan: &Plan) {
+        if self.insts.iter().all(|x| x.vars.is_empty()) && !self.vals.is_empty() {
+            return; // already packed by an earlier run
+        }
+        let mut order: Vec<u32> = Vec::with_capacity(self.insts.len());
+        let mut placed = vec![false; self.insts.len()];
+        for s in plan.fast_steps.iter().chain(&plan.full_steps) {
+            let list: &[u32] = match s {
+                Step::One(i) => std::slice::from_ref(i),
+                Step::Batch(_, members) => members,
+            };
+            for &i in list {
+                if !std::mem::replace(&mut placed[i as usize], true) {
+                    order.push(i);
+                }
+            }
+        }
+        order.extend((0..self.insts.len() as u32).filter(|&i| !placed[i as usize]));
+        let total: usize = self.insts.iter().map(|x| x.vars.len()).sum();
+        self.vals = Vec::with_capacity(total);
+        self.shadows = Vec::with_capacity(total);
+        for i in order {
+            let inst = &mut self.insts[i as usize];
+            inst.base = self.vals.len();
+            inst.len = inst.vars.len() as u32;
+            self.vals.append(&mut inst.vars);
+            self.shadows.append(&mut inst.shadow);
+            inst.vars = Vec::new();
+            inst.shadow = Vec::new();
+        }
     }
 
     fn record(&mut self, sink: &mut dyn Sink, t: f64) {
@@ -105,22 +164,35 @@ impl Simulation<'_> {
     /// (the usual `v = v0`) end the same either way; this order also lets an `OnStart` read
     /// derived variables computed from children (a cell's `initMembPot`).
     fn initialize(&mut self, plan: &[InstPlan]) {
-        self.init_instance(plan, self.root, 0);
+        // Subtrees in which no instance has anything to initialize are skipped (a network's
+        // connections, say). Children come after their parents, so a reverse pass sees every
+        // child first.
+        let mut needed = vec![false; self.insts.len()];
+        for i in (0..self.insts.len()).rev() {
+            let p = &plan[i];
+            let inst = &self.insts[i];
+            let own = !p.pulls.is_empty() || !p.derived.is_empty() || !p.exposed.is_empty() || inst.regime.is_some() || !self.types[inst.ty as usize].on_start.is_empty();
+            needed[i] = own || p.children.iter().any(|&c| needed[c as usize]);
+        }
+        self.init_instance(plan, &needed, self.root, 0);
     }
 
-    fn init_instance(&mut self, plan: &[InstPlan], i: u32, depth: usize) {
+    fn init_instance(&mut self, plan: &[InstPlan], needed: &[bool], i: u32, depth: usize) {
+        if !needed[i as usize] {
+            return;
+        }
         self.init_self(plan, i, false);
         if depth < 64 {
-            self.init_children(plan, i, depth);
+            self.init_children(plan, needed, i, depth);
             self.init_self(plan, i, true);
-            self.init_children(plan, i, depth);
+            self.init_children(plan, needed, i, depth);
         }
         self.init_self(plan, i, true);
     }
 
-    fn init_children(&mut self, plan: &[InstPlan], i: u32, depth: usize) {
+    fn init_children(&mut self, plan: &[InstPlan], needed: &[bool], i: u32, depth: usize) {
         for &c in &plan[i as usize].children {
-            self.init_instance(plan, c, depth + 1);
+            self.init_instance(plan, needed, c, depth + 1);
         }
     }
 
@@ -152,11 +224,11 @@ impl Simulation<'_> {
     /// `slot = e`, evaluated in instance `i`'s variables.
     fn assign_slot(&mut self, i: u32, slot: u32, e: &crate::bytecode::Code) {
         let v = {
-            let vars = &self.insts[i as usize].vars;
+            let vars = &self.vals[self.insts[i as usize].range()];
             let rng = &mut self.rng;
             e.eval(vars, &mut || rng.next_f64())
         };
-        self.insts[i as usize].vars[slot as usize] = v;
+        self.vals[self.insts[i as usize].base + slot as usize] = v;
     }
 
     /// A variable of instance `i` as other instances and recorders see it: exposed variables
@@ -164,9 +236,9 @@ impl Simulation<'_> {
     fn seen(&self, i: u32, slot: u32) -> f64 {
         let inst = &self.insts[i as usize];
         if self.types[inst.ty as usize].exposed_mask[slot as usize] {
-            inst.shadow[slot as usize]
+            self.shadows[inst.base + slot as usize]
         } else {
-            inst.vars[slot as usize]
+            self.vals[inst.base + slot as usize]
         }
     }
 
@@ -176,17 +248,17 @@ impl Simulation<'_> {
     }
 
     fn sync_exposures(&mut self, i: u32, exposed: &[u32]) {
-        let inst = &mut self.insts[i as usize];
+        let base = self.insts[i as usize].base;
         for &s in exposed {
-            inst.shadow[s as usize] = inst.vars[s as usize];
+            self.shadows[base + s as usize] = self.vals[base + s as usize];
         }
     }
 
     fn pull_requirements(&mut self, i: u32, pulls: &[Link]) {
         for l in pulls {
-            let src = &self.insts[l.src as usize];
-            let v = if l.shadow { src.shadow[l.slot as usize] } else { src.vars[l.slot as usize] };
-            self.insts[i as usize].vars[l.dst as usize] = v;
+            let at = self.insts[l.src as usize].base + l.slot as usize;
+            let v = if l.shadow { self.shadows[at] } else { self.vals[at] };
+            self.vals[self.insts[i as usize].base + l.dst as usize] = v;
         }
     }
 
@@ -198,10 +270,18 @@ impl Simulation<'_> {
             }
             return;
         };
+        self.select_values(i, selects);
+        let vars = &mut self.vals[self.insts[i as usize].range()];
+        let rng = &mut self.rng;
+        block.exec(vars, &mut || rng.next_f64());
+    }
+
+    /// The `select` derived variables of instance `i`, from their resolved sources.
+    fn select_values(&mut self, i: u32, selects: &[crate::plan::SelectPlan]) {
         for sel in selects {
             let vals = sel.links.iter().map(|&(j, s, shadow)| {
-                let src = &self.insts[j as usize];
-                if shadow { src.shadow[s as usize] } else { src.vars[s as usize] }
+                let at = self.insts[j as usize].base + s as usize;
+                if shadow { self.shadows[at] } else { self.vals[at] }
             });
             // The same folds as `derive_one`.
             let v = match sel.reduce {
@@ -209,22 +289,19 @@ impl Simulation<'_> {
                 Some(Reduce::Multiply) => vals.product(),
                 None => vals.into_iter().next().unwrap_or(0.0),
             };
-            self.insts[i as usize].vars[sel.slot as usize] = v;
+            self.vals[self.insts[i as usize].base + sel.slot as usize] = v;
         }
-        let vars = &mut self.insts[i as usize].vars;
-        let rng = &mut self.rng;
-        block.exec(vars, &mut || rng.next_f64());
     }
 
     fn derive_one(&mut self, i: u32, ty: usize, d: u32) {
         let (slot, v) = match &self.types[ty].derived[d as usize] {
             Derive::Expr(slot, e) => {
-                let vars = &self.insts[i as usize].vars;
+                let vars = &self.vals[self.insts[i as usize].range()];
                 let rng = &mut self.rng;
                 (*slot, e.eval(vars, &mut || rng.next_f64()))
             }
             Derive::Cases(slot, cases) => {
-                let vars = &self.insts[i as usize].vars;
+                let vars = &self.vals[self.insts[i as usize].range()];
                 let rng = &mut self.rng;
                 let mut v = f64::NAN;
                 for (cond, val) in cases {
@@ -254,7 +331,7 @@ impl Simulation<'_> {
                 (*slot, v)
             }
         };
-        self.insts[i as usize].vars[slot as usize] = v;
+        self.vals[self.insts[i as usize].base + slot as usize] = v;
     }
 
     /// One step of one instance and, first, of everything below it.
@@ -268,7 +345,7 @@ impl Simulation<'_> {
             self.sync_exposures(i, &p.exposed);
             return;
         }
-        self.insts[i as usize].vars[p.time_slot as usize] = t;
+        self.vals[self.insts[i as usize].base + p.time_slot as usize] = t;
         if !p.pulls.is_empty() {
             self.pull_requirements(i, &p.pulls);
         }
@@ -293,30 +370,17 @@ impl Simulation<'_> {
                 &mut big
             };
             {
-                let vars = &self.insts[i as usize].vars;
+                let vars = &self.vals[self.insts[i as usize].range()];
                 let rng = &mut self.rng;
                 for (k, (_, e)) in self.types[ty].body.rates.iter().enumerate() {
                     buf[k] = e.eval(vars, &mut || rng.next_f64());
                 }
             }
             for (k, (slot, _)) in self.types[ty].body.rates.iter().enumerate() {
-                self.insts[i as usize].vars[*slot as usize] += dt * buf[k];
+                self.vals[self.insts[i as usize].base + *slot as usize] += dt * buf[k];
             }
         }
-        // Conditions on the new state, in order; actions at once.
-        let n_cond = self.types[ty].body.conditions.len();
-        for k in 0..n_cond {
-            let fire = {
-                let vars = &self.insts[i as usize].vars;
-                let rng = &mut self.rng;
-                let x = self.types[ty].body.conditions[k].0.eval(vars, &mut || rng.next_f64());
-                x != 0.0 && !x.is_nan()
-            };
-            if fire {
-                let actions = self.types[ty].body.conditions[k].1.clone();
-                self.run_actions(i, &actions, t, queue, sink);
-            }
-        }
+        self.fire_conditions(i, ty, 0, t, queue, sink);
         self.sync_exposures(i, &p.exposed);
         // The active regime: its derivatives one after the other, then its conditions.
         if let Some(r) = self.insts[i as usize].regime {
@@ -325,11 +389,11 @@ impl Simulation<'_> {
             for k in 0..n_rates {
                 let (slot, v) = {
                     let (slot, e) = &self.types[ty].regimes[r].body.rates[k];
-                    let vars = &self.insts[i as usize].vars;
+                    let vars = &self.vals[self.insts[i as usize].range()];
                     let rng = &mut self.rng;
                     (*slot, e.eval(vars, &mut || rng.next_f64()))
                 };
-                self.insts[i as usize].vars[slot as usize] += dt * v;
+                self.vals[self.insts[i as usize].base + slot as usize] += dt * v;
             }
             let n_cond = self.types[ty].regimes[r].body.conditions.len();
             for k in 0..n_cond {
@@ -337,7 +401,7 @@ impl Simulation<'_> {
                     break; // a transition happened
                 }
                 let fire = {
-                    let vars = &self.insts[i as usize].vars;
+                    let vars = &self.vals[self.insts[i as usize].range()];
                     let rng = &mut self.rng;
                     let x = self.types[ty].regimes[r].body.conditions[k].0.eval(vars, &mut || rng.next_f64());
                     x != 0.0 && !x.is_nan()
@@ -350,6 +414,80 @@ impl Simulation<'_> {
         }
     }
 
+    /// Conditions on the new state, in order; actions at once.
+    fn fire_conditions(&mut self, i: u32, ty: usize, from: usize, t: f64, queue: &mut Vec<Pending>, sink: &mut dyn Sink) {
+        let n_cond = self.types[ty].body.conditions.len();
+        for k in from..n_cond {
+            let fire = {
+                let vars = &self.vals[self.insts[i as usize].range()];
+                let rng = &mut self.rng;
+                let x = self.types[ty].body.conditions[k].0.eval(vars, &mut || rng.next_f64());
+                x != 0.0 && !x.is_nan()
+            };
+            if fire {
+                let actions = self.types[ty].body.conditions[k].1.clone();
+                self.run_actions(i, &actions, t, queue, sink);
+            }
+        }
+    }
+
+    /// One step of several instances of one type that cannot affect each other within it
+    /// (see [`crate::plan::Step::Batch`]): the same work as [`Self::advance`] for each, with
+    /// derived variables, rates, the update and the condition tests run by `kernel` over all
+    /// of them at once.
+    #[allow(clippy::too_many_arguments)]
+    fn advance_batch(&mut self, batch: &Batch<'_>, plans: &[InstPlan], t: f64, dt: f64, queue: &mut Vec<Pending>, sink: &mut dyn Sink, columns: &mut crate::vector::Columns) {
+        let Batch { kernel, members, bases } = *batch;
+        let ty = self.insts[members[0] as usize].ty as usize;
+        let p0 = &plans[members[0] as usize];
+        let ts = p0.time_slot as usize;
+        for &b in bases {
+            self.vals[b + ts] = t;
+        }
+        for &i in members {
+            let p = &plans[i as usize];
+            if !p.pulls.is_empty() {
+                self.pull_requirements(i, &p.pulls);
+            }
+            match &p.block {
+                Some((selects, _)) => self.select_values(i, selects),
+                None => {
+                    for &d in &p.derived {
+                        if let Derive::Select(..) = self.types[ty].derived[d as usize] {
+                            self.derive_one(i, ty, d);
+                        }
+                    }
+                }
+            }
+        }
+        let vals = &mut self.vals;
+        kernel.run(columns, members.len(), t, dt, &mut |io| match io {
+            Io::Get(slot, col) => {
+                for (c, &b) in col.iter_mut().zip(bases) {
+                    *c = vals[b + slot as usize];
+                }
+            }
+            Io::Put(slot, col) => {
+                for (c, &b) in col.iter().zip(bases) {
+                    vals[b + slot as usize] = *c;
+                }
+            }
+        });
+        if !kernel.conditions.is_empty() {
+            for (k, &i) in members.iter().enumerate() {
+                if kernel.conditions.iter().any(|&c| columns.holds(c, k)) {
+                    self.fire_conditions(i, ty, kernel.first_scalar as usize, t, queue, sink);
+                }
+            }
+        }
+        // Every member has the same exposed slots (checked when the batch was made).
+        for &s in &p0.exposed {
+            for &b in bases {
+                self.shadows[b + s as usize] = self.vals[b + s as usize];
+            }
+        }
+    }
+
     /// Occupancies of each kinetic scheme advance by the exponential of the rate matrix over
     /// the step (before the owner's own update, as jLEMS does).
     /// Heun or RK4 over one step for an instance whose rates read only its own variables
@@ -358,18 +496,18 @@ impl Simulation<'_> {
     fn integrate_staged(&mut self, p: &InstPlan, i: u32, t: f64, dt: f64) {
         let ty = self.insts[i as usize].ty as usize;
         let slots: Vec<u32> = self.types[ty].body.rates.iter().map(|(s, _)| *s).collect();
-        let x0: Vec<f64> = slots.iter().map(|&s| self.insts[i as usize].vars[s as usize]).collect();
+        let x0: Vec<f64> = slots.iter().map(|&s| self.vals[self.insts[i as usize].base + s as usize]).collect();
         let ts = p.time_slot as usize;
         // Rates at time `at` with states `x`.
         let stage = |sim: &mut Self, at: f64, x: &[f64]| -> Vec<f64> {
             for (k, &s) in slots.iter().enumerate() {
-                sim.insts[i as usize].vars[s as usize] = x[k];
+                sim.vals[sim.insts[i as usize].base + s as usize] = x[k];
             }
-            sim.insts[i as usize].vars[ts] = at;
+            sim.vals[sim.insts[i as usize].base + ts] = at;
             if !p.derived.is_empty() {
                 sim.derive(i, p);
             }
-            let vars = &sim.insts[i as usize].vars;
+            let vars = &sim.vals[sim.insts[i as usize].range()];
             let rng = &mut sim.rng;
             sim.types[ty].body.rates.iter().map(|(_, e)| e.eval(vars, &mut || rng.next_f64())).collect()
         };
@@ -390,9 +528,9 @@ impl Simulation<'_> {
             }
         };
         for (k, &s) in slots.iter().enumerate() {
-            self.insts[i as usize].vars[s as usize] = x1[k];
+            self.vals[self.insts[i as usize].base + s as usize] = x1[k];
         }
-        self.insts[i as usize].vars[ts] = t;
+        self.vals[self.insts[i as usize].base + ts] = t;
     }
 
     fn advance_schemes(&mut self, i: u32, dt: f64) {
@@ -409,10 +547,10 @@ impl Simulation<'_> {
                 a[src * n + tgt] += rr;
             }
             let m = crate::kinetic::expm(&a, n, dt);
-            let occ: Vec<f64> = s.nodes.iter().map(|&(k, slot)| self.insts[k as usize].vars[slot as usize]).collect();
+            let occ: Vec<f64> = s.nodes.iter().map(|&(k, slot)| self.vals[self.insts[k as usize].base + slot as usize]).collect();
             for (row, &(k, slot)) in s.nodes.iter().enumerate() {
                 let v: f64 = (0..n).map(|c| m[row * n + c] * occ[c]).sum();
-                self.insts[k as usize].vars[slot as usize] = v;
+                self.vals[self.insts[k as usize].base + slot as usize] = v;
             }
         }
         self.insts[i as usize].schemes = schemes;

@@ -4,7 +4,7 @@
 use myelin_diag::{Diagnostics, SourceMap};
 use myelin_sim::{Simulation, Sink};
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Component as PathComponent, Path, PathBuf};
 use std::time::Instant;
 
@@ -20,6 +20,7 @@ pub(crate) struct RunArgs {
 }
 
 /// Formats a value as jLEMS writes it: cast to float32, printed as Java's `Float.toString`.
+#[cfg(test)]
 pub(crate) fn java_float(x: f64) -> String {
     let mut s = vec![];
     push_java_float(&mut s, x);
@@ -291,22 +292,53 @@ fn itoa_i32(x: i32) -> String {
     x.to_string()
 }
 
+/// One output file being written: its own byte buffer (rows are formatted straight into it and
+/// it goes to the file in large writes), the temporary name it is written under and its final
+/// path.
+struct OutFile {
+    file: File,
+    buf: Vec<u8>,
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+/// Bytes an [`OutFile`] buffers before it writes them.
+const FLUSH_BYTES: usize = 1 << 18;
+
+impl OutFile {
+    fn create(tmp: PathBuf, path: PathBuf) -> std::io::Result<OutFile> {
+        let file = File::create(&tmp)?;
+        Ok(OutFile { file, buf: Vec::with_capacity(FLUSH_BYTES + 4096), tmp, path })
+    }
+
+    fn write_if_full(&mut self) -> std::io::Result<()> {
+        if self.buf.len() >= FLUSH_BYTES {
+            self.write_out()?;
+        }
+        Ok(())
+    }
+
+    fn write_out(&mut self) -> std::io::Result<()> {
+        let r = self.file.write_all(&self.buf);
+        self.buf.clear();
+        r
+    }
+}
+
 /// Output files written through a temporary name and renamed when the run completes, so a
 /// failed run leaves nothing that looks complete.
 struct FileSink {
-    data: Vec<(BufWriter<File>, PathBuf, PathBuf)>,
-    events: Vec<(BufWriter<File>, PathBuf, PathBuf, bool)>,
+    data: Vec<OutFile>,
+    /// Event files, with whether the time comes first on a line.
+    events: Vec<(OutFile, bool)>,
     error: Option<std::io::Error>,
     progress: Option<indicatif::ProgressBar>,
-    /// Reused for every row.
-    line: Vec<u8>,
 }
 
 impl Sink for FileSink {
     fn row(&mut self, file: usize, t: f64, values: &[f64]) {
-        let (w, _, _) = &mut self.data[file];
-        let line = &mut self.line;
-        line.clear();
+        let out = &mut self.data[file];
+        let line = &mut out.buf;
         push_java_float(line, t);
         line.push(b'\t');
         for v in values {
@@ -314,16 +346,24 @@ impl Sink for FileSink {
             line.push(b'\t');
         }
         line.push(b'\n');
-        if let Err(e) = w.write_all(line) {
+        if let Err(e) = out.write_if_full() {
             self.error.get_or_insert(e);
         }
     }
 
     fn event(&mut self, file: usize, t: f64, id: usize) {
-        let (w, _, _, time_first) = &mut self.events[file];
-        let time = java_float(t);
-        let line = if *time_first { format!("{time}\t{id}\n") } else { format!("{id}\t{time}\n") };
-        if let Err(e) = w.write_all(line.as_bytes()) {
+        let (out, time_first) = &mut self.events[file];
+        let line = &mut out.buf;
+        // (Writing into a Vec<u8> cannot fail.)
+        if *time_first {
+            push_java_float(line, t);
+            let _ = writeln!(line, "\t{id}");
+        } else {
+            let _ = write!(line, "{id}\t");
+            push_java_float(line, t);
+            line.push(b'\n');
+        }
+        if let Err(e) = out.write_if_full() {
             self.error.get_or_insert(e);
         }
     }
@@ -335,6 +375,7 @@ impl Sink for FileSink {
         }
     }
 }
+
 
 /// Rows sent to the formatting thread at a time.
 const BATCH_ROWS: usize = 2048;
@@ -552,22 +593,18 @@ pub(crate) fn run(args: RunArgs) -> u8 {
         None => args.file.parent().map(Path::to_path_buf).unwrap_or_default(),
     };
     let allow_outside = args.out_dir.is_some();
-    let mut sink = FileSink { data: vec![], events: vec![], error: None, progress: None, line: vec![] };
-    let open = |name: &str| -> Result<(BufWriter<File>, PathBuf, PathBuf), String> {
+    let mut sink = FileSink { data: vec![], events: vec![], error: None, progress: None };
+    let open = |name: &str| -> Result<OutFile, String> {
         let path = output_path(&base, name, allow_outside)?;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         let tmp = temp_name(&path);
-        let f = File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-        Ok((BufWriter::with_capacity(1 << 16, f), tmp, path))
+        OutFile::create(tmp.clone(), path).map_err(|e| format!("cannot write {}: {e}", tmp.display()))
     };
     let cleanup = |sink: &FileSink| {
-        for (_, tmp, _) in &sink.data {
-            let _ = std::fs::remove_file(tmp);
-        }
-        for (_, tmp, _, _) in &sink.events {
-            let _ = std::fs::remove_file(tmp);
+        for o in sink.data.iter().chain(sink.events.iter().map(|(o, _)| o)) {
+            let _ = std::fs::remove_file(&o.tmp);
         }
     };
     for o in sim.spec.outputs.clone() {
@@ -582,7 +619,7 @@ pub(crate) fn run(args: RunArgs) -> u8 {
     }
     for o in sim.spec.events.clone() {
         match open(&o.file_name) {
-            Ok((w, t, p)) => sink.events.push((w, t, p, o.format != "ID_TIME")),
+            Ok(f) => sink.events.push((f, o.format != "ID_TIME")),
             Err(m) => {
                 cleanup(&sink);
                 eprint!("{}", myelin_diag::render_text(&sources, &myelin_diag::Diagnostic::error("bad-output", m).at(o.span)));
@@ -591,7 +628,7 @@ pub(crate) fn run(args: RunArgs) -> u8 {
         }
     }
     let temp_files: Vec<PathBuf> =
-        sink.data.iter().map(|(_, tmp, _)| tmp.clone()).chain(sink.events.iter().map(|(_, tmp, _, _)| tmp.clone())).collect();
+        sink.data.iter().chain(sink.events.iter().map(|(o, _)| o)).map(|o| o.tmp.clone()).collect();
     let mut threaded = ThreadedSink::start(sink);
     use std::io::IsTerminal as _;
     if !args.quiet && std::io::stderr().is_terminal() {
@@ -619,23 +656,23 @@ pub(crate) fn run(args: RunArgs) -> u8 {
         return crate::EXIT_UNUSABLE;
     }
     let mut written = vec![];
-    let mut finish = |w: BufWriter<File>, tmp: PathBuf, path: PathBuf| -> Result<(), String> {
-        let f = w.into_inner().map_err(|e| e.to_string())?;
-        f.sync_all().map_err(|e| e.to_string())?;
-        std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
-        written.push(path);
+    // The rename makes a file appear only once it is complete. No fsync before it: like
+    // jLEMS, a run does not force its outputs to disk (that took ~5 ms, a fifth of a 1 s
+    // JansenRit run); a crash of the machine itself can lose them, a failed run cannot leave a
+    // partial one under the final name.
+    let mut finish = |mut o: OutFile| -> Result<(), String> {
+        o.write_out().map_err(|e| e.to_string())?;
+        drop(o.file);
+        std::fs::rename(&o.tmp, &o.path).map_err(|e| e.to_string())?;
+        written.push(o.path);
         Ok(())
     };
     let data = std::mem::take(&mut sink.data);
     let events = std::mem::take(&mut sink.events);
-    for (w, tmp, path) in data {
-        if let Err(e) = finish(w, tmp, path) {
-            eprintln!("error[write-failed]: {e}");
-            return crate::EXIT_UNUSABLE;
-        }
-    }
-    for (w, tmp, path, _) in events {
-        if let Err(e) = finish(w, tmp, path) {
+    for o in data.into_iter().chain(events.into_iter().map(|(o, _)| o)) {
+        let tmp = o.tmp.clone();
+        if let Err(e) = finish(o) {
+            let _ = std::fs::remove_file(&tmp);
             eprintln!("error[write-failed]: {e}");
             return crate::EXIT_UNUSABLE;
         }
