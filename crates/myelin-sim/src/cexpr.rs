@@ -32,7 +32,15 @@ pub(crate) fn compile(e: &Expr, slot_of: &impl Fn(&str) -> Option<u32>) -> Resul
         ExprKind::Var(name) => CExpr::Slot(slot_of(name).ok_or_else(|| CompileError::UnknownSymbol(name.clone()))?),
         ExprKind::Unary(UnaryOp::Neg, x) => CExpr::Neg(Box::new(compile(x, slot_of)?)),
         ExprKind::Unary(UnaryOp::Not, x) => CExpr::Not(Box::new(compile(x, slot_of)?)),
-        ExprKind::Binary(op, a, b) => CExpr::Bin(*op, Box::new(compile(a, slot_of)?), Box::new(compile(b, slot_of)?)),
+        ExprKind::Binary(op, a, b) => {
+            let (a, b) = (compile(a, slot_of)?, compile(b, slot_of)?);
+            match (op, &a, &b) {
+                // `x^2` of a variable as `x * x`: the correctly rounded square, without a call
+                // to `pow` every step (rate constants squared, as in TVBO's neural masses).
+                (BinaryOp::Pow, CExpr::Slot(_), CExpr::Const(c)) if *c == 2.0 => CExpr::Bin(BinaryOp::Mul, Box::new(a.clone()), Box::new(a)),
+                _ => CExpr::Bin(*op, Box::new(a), Box::new(b)),
+            }
+        }
         ExprKind::Call(Func::User(name), _) => return Err(CompileError::Unsupported(format!("call of user function `{name}`"))),
         ExprKind::Call(f, args) => CExpr::Call(f.clone(), args.iter().map(|a| compile(a, slot_of)).collect::<Result<_, _>>()?),
         ExprKind::Piecewise(cases) => {
@@ -62,6 +70,38 @@ impl CExpr {
             CExpr::Bin(_, a, b) => a.visit_slots(f) | b.visit_slots(f),
             CExpr::Call(func, args) => args.iter().fold(*func == Func::Random, |r, a| a.visit_slots(f) | r),
             CExpr::Piecewise(cases) => cases.iter().fold(false, |r, (v, c)| v.visit_slots(f) | c.visit_slots(f) | r),
+        }
+    }
+
+    /// The expression with the slots `known` gives values for replaced by those values, and
+    /// what that leaves constant folded (with the evaluator's own arithmetic, so the result
+    /// computes exactly what the original would).
+    pub(crate) fn specialize(&self, known: &dyn Fn(u32) -> Option<f64>) -> CExpr {
+        let c = |x: f64| CExpr::Const(x);
+        match self {
+            CExpr::Const(x) => c(*x),
+            CExpr::Slot(k) => known(*k).map_or(CExpr::Slot(*k), c),
+            CExpr::Neg(x) => match x.specialize(known) {
+                CExpr::Const(v) => c(-v),
+                e => CExpr::Neg(Box::new(e)),
+            },
+            CExpr::Not(x) => match x.specialize(known) {
+                CExpr::Const(v) => c(b(!truth(v))),
+                e => CExpr::Not(Box::new(e)),
+            },
+            CExpr::Bin(op, l, r) => match (l.specialize(known), r.specialize(known)) {
+                (CExpr::Const(x), CExpr::Const(y)) => c(myelin_expr::apply_binary(*op, x, y)),
+                (x, y) => CExpr::Bin(*op, Box::new(x), Box::new(y)),
+            },
+            CExpr::Call(f, args) => {
+                let args: Vec<CExpr> = args.iter().map(|a| a.specialize(known)).collect();
+                let consts: Option<Vec<f64>> = args.iter().map(|a| if let CExpr::Const(x) = a { Some(*x) } else { None }).collect();
+                match consts {
+                    Some(v) if *f != Func::Random && !matches!(f, Func::User(_)) => c(myelin_expr::apply_func(f, &v)),
+                    _ => CExpr::Call(f.clone(), args),
+                }
+            }
+            CExpr::Piecewise(cases) => CExpr::Piecewise(cases.iter().map(|(v, k)| (v.specialize(known), k.specialize(known))).collect()),
         }
     }
 

@@ -40,6 +40,8 @@ pub(crate) struct InstPlan {
     pub(crate) time_slot: u32,
     /// Whether the type has rates or conditions outside regimes.
     pub(crate) has_body: bool,
+    /// The type's rates specialized to this instance's parameters, when it has its own.
+    pub(crate) rates: Option<Rc<[(u32, crate::bytecode::Code)]>>,
     pub(crate) has_regimes: bool,
 }
 
@@ -227,6 +229,7 @@ impl Plan {
                 dynamic: t.is_dynamic(),
                 time_slot: t.time_slot,
                 has_body: !t.body.rates.is_empty() || !t.body.conditions.is_empty(),
+                rates: None,
                 has_regimes: !t.regimes.is_empty(),
             });
             fast.push(InstPlan {
@@ -239,6 +242,7 @@ impl Plan {
                 dynamic: t.is_dynamic(),
                 time_slot: t.time_slot,
                 has_body: !t.body.rates.is_empty() || !t.body.conditions.is_empty(),
+                rates: None,
                 has_regimes: !t.regimes.is_empty(),
             });
             let mut computed: Vec<u32> = t.derived.iter().map(derived_slot).chain(t.requirements.iter().copied()).filter(|&s| !dy[s as usize]).collect();
@@ -271,6 +275,49 @@ impl Plan {
         // same list of the same type). Selects read other instances only, which do not change
         // while this one derives, so they can go first; a select of the instance's own
         // variables keeps the one-by-one order.
+        let written_mask: Vec<Vec<bool>> = written
+            .iter()
+            .zip(&sim.types)
+            .map(|(w, t)| {
+                // What `OnStart` sets is not known when the plan is made either.
+                let mut mask = vec![false; t.len()];
+                let mut start = vec![];
+                action_targets(&t.on_start, &mut start);
+                for &s in w.iter().chain(&start) {
+                    mask[s as usize] = true;
+                }
+                mask
+            })
+            .collect();
+        // Instances of rare types get their own code, with their parameters compiled in.
+        let mut count = vec![0usize; sim.types.len()];
+        for inst in &sim.insts {
+            count[inst.ty as usize] += 1;
+        }
+        let fixed_values = |i: usize| {
+            let inst = &sim.insts[i];
+            let t = &sim.types[inst.ty as usize];
+            let mask = &written_mask[inst.ty as usize];
+            move |slot: u32| {
+                let s = slot as usize;
+                let param = matches!(t.slot_kinds[s], SlotKind::Parameter | SlotKind::DerivedParameter | SlotKind::Constant | SlotKind::Property);
+                (param && !mask[s]).then(|| inst.vars[s])
+            }
+        };
+        let specialize = |i: usize| count[sim.insts[i].ty as usize] <= SPECIALIZE_MAX;
+        for plans in [&mut full, &mut fast] {
+            for (i, p) in plans.iter_mut().enumerate() {
+                if !specialize(i) || sim.spec.method != crate::Method::Euler {
+                    continue;
+                }
+                let t = &sim.types[sim.insts[i].ty as usize];
+                if t.body.rates.is_empty() {
+                    continue;
+                }
+                let known = fixed_values(i);
+                p.rates = Some(t.body.rates.iter().map(|(slot, e)| (*slot, crate::bytecode::Code::new(e.tree.specialize(&known)))).collect());
+            }
+        }
         let mut cache: FxHashMap<(u32, Vec<u32>), Option<Rc<Program>>> = FxHashMap::default();
         for plans in [&mut full, &mut fast] {
             for (i, p) in plans.iter_mut().enumerate() {
@@ -283,8 +330,13 @@ impl Plan {
                 if own || p.derived.is_empty() {
                     continue;
                 }
-                let key = (inst.ty, p.derived.clone());
-                let block = cache.entry(key).or_insert_with(|| block_of(t, &p.derived)).clone();
+                let block = if specialize(i) {
+                    let known = fixed_values(i);
+                    block_of(t, &p.derived, Some(&known))
+                } else {
+                    let key = (inst.ty, p.derived.clone());
+                    cache.entry(key).or_insert_with(|| block_of(t, &p.derived, None)).clone()
+                };
                 if let Some(b) = block {
                     let selects = p
                         .derived
@@ -304,23 +356,7 @@ impl Plan {
         }
         let full_order = post_order(&full, sim.root);
         let fast_order = if busy[sim.root as usize] { post_order(&fast, sim.root) } else { vec![] };
-        let mut kernels = Kernels {
-            list: vec![],
-            written: written
-                .iter()
-                .zip(&sim.types)
-                .map(|(w, t)| {
-                    // What `OnStart` sets is not known when the plan is made either.
-                    let mut mask = vec![false; t.len()];
-                    let mut start = vec![];
-                    action_targets(&t.on_start, &mut start);
-                    for &s in w.iter().chain(&start) {
-                        mask[s as usize] = true;
-                    }
-                    mask
-                })
-                .collect(),
-        };
+        let mut kernels = Kernels { list: vec![], written: written_mask };
         let mut full_steps = vec![];
         let mut fast_steps = vec![];
         if sim.spec.method == crate::Method::Euler && sim.batch {
@@ -349,19 +385,21 @@ impl Plan {
 }
 
 /// The non-`select` derived variables of `derived` as one block, when it fits the fast
-/// evaluator.
-fn block_of(t: &CType, derived: &[u32]) -> Option<Rc<Program>> {
-    let mut items: Vec<(u32, Vec<(Option<&CExpr>, &CExpr)>)> = vec![];
+/// evaluator; with `known`, specialized to those slot values (see [`CExpr::specialize`]).
+fn block_of(t: &CType, derived: &[u32], known: Option<&dyn Fn(u32) -> Option<f64>>) -> Option<Rc<Program>> {
+    let sp = |e: &CExpr| known.map_or_else(|| e.clone(), |k| e.specialize(k));
+    let mut items: Vec<(u32, Vec<(Option<CExpr>, CExpr)>)> = vec![];
     for &d in derived {
         match &t.derived[d as usize] {
-            Derive::Expr(slot, e) => items.push((*slot, vec![(None, &e.tree)])),
-            Derive::Cases(slot, cases) => items.push((*slot, cases.iter().map(|(c, v)| (c.as_ref().map(|c| &c.tree), &v.tree)).collect())),
+            Derive::Expr(slot, e) => items.push((*slot, vec![(None, sp(&e.tree))])),
+            Derive::Cases(slot, cases) => items.push((*slot, cases.iter().map(|(c, v)| (c.as_ref().map(|c| sp(&c.tree)), sp(&v.tree))).collect())),
             Derive::Select(..) => {}
         }
     }
     if items.is_empty() {
         return None;
     }
+    let items: Vec<(u32, Vec<(Option<&CExpr>, &CExpr)>)> = items.iter().map(|(s, cases)| (*s, cases.iter().map(|(c, v)| (c.as_ref(), v)).collect())).collect();
     let p = Program::block(&items);
     p.fits().then(|| Rc::new(p))
 }
@@ -371,6 +409,9 @@ struct Kernels {
     list: Vec<crate::vector::Kernel>,
     written: Vec<Vec<bool>>,
 }
+
+/// Types with at most this many instances get code specialized per instance.
+const SPECIALIZE_MAX: usize = 16;
 
 /// Fewest instances worth a batch.
 const MIN_BATCH: usize = 4;

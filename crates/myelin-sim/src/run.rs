@@ -369,14 +369,15 @@ impl Simulation<'_> {
                 big.resize(n_rates, 0.0);
                 &mut big
             };
+            let rates: &[(u32, crate::bytecode::Code)] = p.rates.as_deref().unwrap_or(&self.types[ty].body.rates);
             {
                 let vars = &self.vals[self.insts[i as usize].range()];
                 let rng = &mut self.rng;
-                for (k, (_, e)) in self.types[ty].body.rates.iter().enumerate() {
+                for (k, (_, e)) in rates.iter().enumerate() {
                     buf[k] = e.eval(vars, &mut || rng.next_f64());
                 }
             }
-            for (k, (slot, _)) in self.types[ty].body.rates.iter().enumerate() {
+            for (k, (slot, _)) in rates.iter().enumerate() {
                 self.vals[self.insts[i as usize].base + *slot as usize] += dt * buf[k];
             }
         }
