@@ -18,7 +18,14 @@ pub(crate) struct Inst<'m> {
     /// Exposed values as others see them (see [`crate::ctype::CType::exposed_slots`]); moved
     /// into [`Simulation::shadows`] like `vars`.
     pub(crate) shadow: Vec<f64>,
+    /// Where slot `s` lies once running: `base + s * stride` (see [`Inst::at`]). Members of a
+    /// batch are stored slot by slot across the batch (stride = batch size); everything else
+    /// one instance after the other (stride 1).
     pub(crate) base: usize,
+    pub(crate) stride: u32,
+    /// A contiguous copy's place for a batch member (where scalar code works on it, see
+    /// `Simulation::with_contiguous`); `base` itself otherwise.
+    pub(crate) home: usize,
     pub(crate) len: u32,
     pub(crate) parent: Option<u32>,
     /// Advanced in this order, before the instance itself.
@@ -40,8 +47,15 @@ pub(crate) struct Inst<'m> {
 impl Inst<'_> {
     /// Where the instance's variables lie in [`Simulation::vals`] (and its snapshot in
     /// [`Simulation::shadows`]) once the simulation runs.
+    /// Only for instances stored contiguously (stride 1).
     pub(crate) fn range(&self) -> std::ops::Range<usize> {
+        debug_assert_eq!(self.stride, 1, "a strided instance's variables are not one slice");
         self.base..self.base + self.len as usize
+    }
+
+    /// Where slot `slot` lies in [`Simulation::vals`] and [`Simulation::shadows`].
+    pub(crate) fn at(&self, slot: usize) -> usize {
+        self.base + slot * self.stride as usize
     }
 }
 
@@ -292,6 +306,8 @@ impl<'m> Simulation<'m> {
             shadow: vars.clone(),
             vars,
             base: 0,
+            stride: 1,
+            home: 0,
             len: 0,
             parent,
             children: vec![],

@@ -53,6 +53,8 @@ pub(crate) struct Link {
     pub(crate) src: u32,
     pub(crate) slot: u32,
     pub(crate) shadow: bool,
+    /// Where the source value lies in the packed arrays (set by [`Plan::locate`]).
+    pub(crate) at: usize,
 }
 
 /// A `select` derived variable with its sources resolved.
@@ -62,6 +64,8 @@ pub(crate) struct SelectPlan {
     pub(crate) reduce: Option<myelin_ir::Reduce>,
     /// (instance, slot, through the snapshot)
     pub(crate) links: Vec<(u32, u32, bool)>,
+    /// The same sources as places in the packed arrays (set by [`Plan::locate`]).
+    pub(crate) at: Vec<(usize, bool)>,
 }
 
 /// One entry of a step's schedule.
@@ -217,7 +221,7 @@ impl Plan {
             let children: Vec<u32> = inst.children.iter().chain(&inst.multi).copied().collect();
             let link = |k: usize| {
                 let (src, slot) = inst.req_links[k];
-                (src != u32::MAX).then(|| Link { dst: t.requirements[k], src, slot, shadow: sim.exposed(src, slot) })
+                (src != u32::MAX).then(|| Link { dst: t.requirements[k], src, slot, shadow: sim.exposed(src, slot), at: 0 })
             };
             full.push(InstPlan {
                 derived: (0..t.derived.len() as u32).collect(),
@@ -346,6 +350,7 @@ impl Plan {
                                 slot: *slot,
                                 reduce: t.selects[*k].reduce,
                                 links: inst.select_links[*k].iter().map(|&(j, s)| (j, s, sim.exposed(j, s))).collect(),
+                                at: vec![],
                             }),
                             _ => None,
                         })
@@ -371,14 +376,30 @@ impl Plan {
         Plan { full, fast, statics, full_steps, fast_steps, kernels: kernels.list }
     }
 
+    /// Once the variables are packed (see `Simulation::pack`), where each link's source lies.
+    pub(crate) fn locate(&mut self, sim: &Simulation<'_>) {
+        for plans in [&mut self.full, &mut self.fast] {
+            for p in plans.iter_mut() {
+                for l in &mut p.pulls {
+                    l.at = sim.insts[l.src as usize].at(l.slot as usize);
+                }
+                if let Some((selects, _)) = &mut p.block {
+                    for sel in selects {
+                        sel.at = sel.links.iter().map(|&(j, s, shadow)| (sim.insts[j as usize].at(s as usize), shadow)).collect();
+                    }
+                }
+            }
+        }
+    }
+
     /// The current values of the static slots (and their snapshots), as bits.
     pub(crate) fn snapshot(&self, sim: &Simulation<'_>, out: &mut Vec<u64>) {
         out.clear();
         for &(i, s, exposed) in &self.statics {
             let inst = &sim.insts[i as usize];
-            out.push(sim.vals[inst.base + s as usize].to_bits());
+            out.push(sim.vals[inst.at(s as usize)].to_bits());
             if exposed {
-                out.push(sim.shadows[inst.base + s as usize].to_bits());
+                out.push(sim.shadows[inst.at(s as usize)].to_bits());
             }
         }
     }

@@ -33,12 +33,128 @@ pub trait Sink {
     fn progress(&mut self, _done: u64, _total: u64) {}
 }
 
-/// A batch step: its kernel, its members and where their variables start.
+/// A batch step: its kernel, its members and how their variables are stored.
 #[derive(Clone, Copy)]
 struct Batch<'a> {
     kernel: &'a crate::vector::Kernel,
     members: &'a [u32],
-    bases: &'a [usize],
+    layout: &'a Layout,
+    inputs: Option<&'a Inputs>,
+}
+
+/// What a batch's members read from other instances before their kernel runs, as flat lists
+/// of places in the packed arrays: requirements, then `select` sums.
+#[derive(Clone, Debug, Default)]
+struct Inputs {
+    /// (destination, source, through the snapshot)
+    pulls: Vec<(usize, usize, bool)>,
+    /// (destination, reduce, sources as a range of `sources`)
+    selects: Vec<(usize, Option<Reduce>, std::ops::Range<usize>)>,
+    sources: Vec<(usize, bool)>,
+}
+
+impl Inputs {
+    /// `None` when a member derives its selects one by one (no block).
+    fn of(sim: &Simulation<'_>, members: &[u32], plans: &[InstPlan]) -> Option<Inputs> {
+        let mut x = Inputs::default();
+        for &i in members {
+            let p = &plans[i as usize];
+            let inst = &sim.insts[i as usize];
+            for l in &p.pulls {
+                x.pulls.push((inst.at(l.dst as usize), l.at, l.shadow));
+            }
+            match &p.block {
+                Some((selects, _)) => {
+                    for sel in selects {
+                        let from = x.sources.len();
+                        x.sources.extend(sel.at.iter().copied());
+                        x.selects.push((inst.at(sel.slot as usize), sel.reduce, from..x.sources.len()));
+                    }
+                }
+                None if !p.derived.is_empty() => return None,
+                None => {}
+            }
+        }
+        Some(x)
+    }
+
+    fn apply(&self, vals: &mut [f64], shadows: &[f64]) {
+        for &(dst, src, shadow) in &self.pulls {
+            vals[dst] = if shadow { shadows[src] } else { vals[src] };
+        }
+        for (dst, reduce, range) in &self.selects {
+            let values = self.sources[range.clone()].iter().map(|&(at, shadow)| if shadow { shadows[at] } else { vals[at] });
+            // The same folds as `Simulation::select_values`.
+            let v = match reduce {
+                Some(Reduce::Add) => values.sum(),
+                Some(Reduce::Multiply) => values.product(),
+                None => values.into_iter().next().unwrap_or(0.0),
+            };
+            vals[*dst] = v;
+        }
+    }
+}
+
+/// Where a batch's members keep their variables.
+#[derive(Clone, Debug)]
+enum Layout {
+    /// Slot `s` of member `k` at `start + s * n + k`: every slot a contiguous column.
+    Columns { start: usize, n: usize },
+    /// Anywhere: each member's (base, stride).
+    Scattered(Vec<(usize, usize)>),
+}
+
+impl Layout {
+    fn of(insts: &[crate::build::Inst<'_>], members: &[u32]) -> Layout {
+        let n = members.len();
+        let first = &insts[members[0] as usize];
+        let columns = first.stride as usize == n
+            && members.iter().enumerate().all(|(k, &i)| insts[i as usize].stride as usize == n && insts[i as usize].base == first.base + k);
+        if columns {
+            Layout::Columns { start: first.base, n }
+        } else {
+            Layout::Scattered(members.iter().map(|&i| (insts[i as usize].base, insts[i as usize].stride as usize)).collect())
+        }
+    }
+
+    /// Copies slot `slot` of every member into `col`.
+    fn get(&self, from: &[f64], slot: usize, col: &mut [f64]) {
+        match self {
+            Layout::Columns { start, n } => col.copy_from_slice(&from[start + slot * n..][..*n]),
+            Layout::Scattered(at) => {
+                for (c, &(b, st)) in col.iter_mut().zip(at) {
+                    *c = from[b + slot * st];
+                }
+            }
+        }
+    }
+
+    /// Writes `col` into slot `slot` of every member.
+    fn put(&self, to: &mut [f64], slot: usize, col: &[f64]) {
+        match self {
+            Layout::Columns { start, n } => to[start + slot * n..][..*n].copy_from_slice(col),
+            Layout::Scattered(at) => {
+                for (c, &(b, st)) in col.iter().zip(at) {
+                    to[b + slot * st] = *c;
+                }
+            }
+        }
+    }
+
+    /// Copies slot `slot` of every member from `vals` into `shadows`.
+    fn expose(&self, vals: &[f64], shadows: &mut [f64], slot: usize) {
+        match self {
+            Layout::Columns { start, n } => {
+                let r = start + slot * n..start + slot * n + n;
+                shadows[r.clone()].copy_from_slice(&vals[r]);
+            }
+            Layout::Scattered(at) => {
+                for &(b, st) in at {
+                    shadows[b + slot * st] = vals[b + slot * st];
+                }
+            }
+        }
+    }
 }
 
 /// A pending delayed event.
@@ -61,8 +177,9 @@ impl Simulation<'_> {
         let n = self.steps();
         let mut queue: Vec<Pending> = vec![];
         let mut t = 0.0;
-        let plan = Plan::new(self);
+        let mut plan = Plan::new(self);
         self.pack(&plan);
+        plan.locate(self);
         self.initialize(&plan.full);
         self.record(sink, t);
         t += dt;
@@ -72,11 +189,15 @@ impl Simulation<'_> {
         plan.snapshot(self, &mut before);
         let mut ready: Vec<Pending> = vec![];
         let mut columns: Vec<crate::vector::Columns> = plan.kernels.iter().map(|_| Default::default()).collect();
-        // Where each batch's members' variables start.
-        let mut bases: Vec<Vec<usize>> = vec![vec![]; plan.kernels.len()];
-        for s in plan.full_steps.iter().chain(&plan.fast_steps) {
-            if let Step::Batch(k, members) = s {
-                bases[*k as usize] = members.iter().map(|&i| self.insts[i as usize].base).collect();
+        // How each batch's members are stored: side by side slot by slot, or anywhere.
+        let mut layouts: Vec<Layout> = vec![Layout::Scattered(vec![]); plan.kernels.len()];
+        let mut inputs: Vec<Option<Inputs>> = vec![None; plan.kernels.len()];
+        for (steps, plans) in [(&plan.full_steps, &plan.full), (&plan.fast_steps, &plan.fast)] {
+            for s in steps {
+                if let Step::Batch(k, members) = s {
+                    layouts[*k as usize] = Layout::of(&self.insts, members);
+                    inputs[*k as usize] = Inputs::of(self, members, plans);
+                }
             }
         }
         for step in 1..=n {
@@ -92,10 +213,14 @@ impl Simulation<'_> {
             let (plans, steps) = if frozen { (&plan.fast, &plan.fast_steps) } else { (&plan.full, &plan.full_steps) };
             for s in steps {
                 match s {
-                    Step::One(i) => self.advance(&plans[*i as usize], *i, t, dt, &mut queue, sink),
+                    Step::One(i) if self.insts[*i as usize].stride == 1 => self.advance(&plans[*i as usize], *i, t, dt, &mut queue, sink),
+                    Step::One(i) => {
+                        let p = &plans[*i as usize];
+                        self.with_contiguous(*i, &mut |sim| sim.advance(p, *i, t, dt, &mut queue, sink));
+                    }
                     Step::Batch(k, members) => {
                         let k = *k as usize;
-                        let batch = Batch { kernel: &plan.kernels[k], members, bases: &bases[k] };
+                        let batch = Batch { kernel: &plan.kernels[k], members, layout: &layouts[k], inputs: inputs[k].as_ref() };
                         self.advance_batch(&batch, plans, t, dt, &mut queue, sink, &mut columns[k]);
                     }
                 }
@@ -120,26 +245,62 @@ impl Simulation<'_> {
         if self.insts.iter().all(|x| x.vars.is_empty()) && !self.vals.is_empty() {
             return; // already packed by an earlier run
         }
-        let mut order: Vec<u32> = Vec::with_capacity(self.insts.len());
         let mut placed = vec![false; self.insts.len()];
-        for s in plan.fast_steps.iter().chain(&plan.full_steps) {
-            let list: &[u32] = match s {
-                Step::One(i) => std::slice::from_ref(i),
-                Step::Batch(_, members) => members,
-            };
-            for &i in list {
-                if !std::mem::replace(&mut placed[i as usize], true) {
-                    order.push(i);
+        // Batches of the fast plan (or, without one, of the full plan) are stored slot by
+        // slot: each slot of all members one contiguous column, which the kernels copy in
+        // and out whole. Each member also gets a home for a contiguous copy.
+        let batches = if plan.fast_steps.is_empty() { &plan.full_steps } else { &plan.fast_steps };
+        let mut groups: Vec<&[u32]> = vec![];
+        for s in batches {
+            if let Step::Batch(_, members) = s
+                && members.iter().all(|&i| !placed[i as usize])
+            {
+                for &i in members.iter() {
+                    placed[i as usize] = true;
                 }
+                groups.push(members);
             }
         }
-        order.extend((0..self.insts.len() as u32).filter(|&i| !placed[i as usize]));
-        let total: usize = self.insts.iter().map(|x| x.vars.len()).sum();
+        let mut order: Vec<u32> = Vec::with_capacity(self.insts.len());
+        let mut seen = placed.clone();
+        for s in plan.fast_steps.iter().chain(&plan.full_steps) {
+            if let Step::One(i) = s
+                && !std::mem::replace(&mut seen[*i as usize], true)
+            {
+                order.push(*i);
+            }
+        }
+        order.extend((0..self.insts.len() as u32).filter(|&i| !seen[i as usize]));
+        let total: usize = self.insts.iter().map(|x| x.vars.len()).sum::<usize>() * 2;
         self.vals = Vec::with_capacity(total);
         self.shadows = Vec::with_capacity(total);
+        for members in groups {
+            let n = members.len();
+            let len = self.insts[members[0] as usize].vars.len();
+            let start = self.vals.len();
+            let homes = start + len * n;
+            self.vals.resize(homes + len * n, 0.0);
+            self.shadows.resize(homes + len * n, 0.0);
+            for (k, &i) in members.iter().enumerate() {
+                let inst = &mut self.insts[i as usize];
+                debug_assert_eq!(inst.vars.len(), len);
+                inst.base = start + k;
+                inst.stride = n as u32;
+                inst.home = homes + k * len;
+                inst.len = len as u32;
+                for s in 0..len {
+                    self.vals[start + s * n + k] = inst.vars[s];
+                    self.shadows[start + s * n + k] = inst.shadow[s];
+                }
+                inst.vars = Vec::new();
+                inst.shadow = Vec::new();
+            }
+        }
         for i in order {
             let inst = &mut self.insts[i as usize];
             inst.base = self.vals.len();
+            inst.home = inst.base;
+            inst.stride = 1;
             inst.len = inst.vars.len() as u32;
             self.vals.append(&mut inst.vars);
             self.shadows.append(&mut inst.shadow);
@@ -197,6 +358,10 @@ impl Simulation<'_> {
     }
 
     fn init_self(&mut self, plan: &[InstPlan], i: u32, with_derived: bool) {
+        self.with_contiguous(i, &mut |sim| sim.init_self_contiguous(plan, i, with_derived));
+    }
+
+    fn init_self_contiguous(&mut self, plan: &[InstPlan], i: u32, with_derived: bool) {
         let ty = self.insts[i as usize].ty as usize;
         let p = &plan[i as usize];
         self.pull_requirements(i, &p.pulls);
@@ -228,7 +393,7 @@ impl Simulation<'_> {
             let rng = &mut self.rng;
             e.eval(vars, &mut || rng.next_f64())
         };
-        self.vals[self.insts[i as usize].base + slot as usize] = v;
+        self.vals[self.insts[i as usize].at(slot as usize)] = v;
     }
 
     /// A variable of instance `i` as other instances and recorders see it: exposed variables
@@ -236,9 +401,9 @@ impl Simulation<'_> {
     fn seen(&self, i: u32, slot: u32) -> f64 {
         let inst = &self.insts[i as usize];
         if self.types[inst.ty as usize].exposed_mask[slot as usize] {
-            self.shadows[inst.base + slot as usize]
+            self.shadows[inst.at(slot as usize)]
         } else {
-            self.vals[inst.base + slot as usize]
+            self.vals[inst.at(slot as usize)]
         }
     }
 
@@ -248,17 +413,17 @@ impl Simulation<'_> {
     }
 
     fn sync_exposures(&mut self, i: u32, exposed: &[u32]) {
-        let base = self.insts[i as usize].base;
+        let inst = &self.insts[i as usize];
         for &s in exposed {
-            self.shadows[base + s as usize] = self.vals[base + s as usize];
+            let a = inst.at(s as usize);
+            self.shadows[a] = self.vals[a];
         }
     }
 
     fn pull_requirements(&mut self, i: u32, pulls: &[Link]) {
         for l in pulls {
-            let at = self.insts[l.src as usize].base + l.slot as usize;
-            let v = if l.shadow { self.shadows[at] } else { self.vals[at] };
-            self.vals[self.insts[i as usize].base + l.dst as usize] = v;
+            let v = if l.shadow { self.shadows[l.at] } else { self.vals[l.at] };
+            self.vals[self.insts[i as usize].at(l.dst as usize)] = v;
         }
     }
 
@@ -279,17 +444,14 @@ impl Simulation<'_> {
     /// The `select` derived variables of instance `i`, from their resolved sources.
     fn select_values(&mut self, i: u32, selects: &[crate::plan::SelectPlan]) {
         for sel in selects {
-            let vals = sel.links.iter().map(|&(j, s, shadow)| {
-                let at = self.insts[j as usize].base + s as usize;
-                if shadow { self.shadows[at] } else { self.vals[at] }
-            });
+            let vals = sel.at.iter().map(|&(at, shadow)| if shadow { self.shadows[at] } else { self.vals[at] });
             // The same folds as `derive_one`.
             let v = match sel.reduce {
                 Some(Reduce::Add) => vals.sum(),
                 Some(Reduce::Multiply) => vals.product(),
                 None => vals.into_iter().next().unwrap_or(0.0),
             };
-            self.vals[self.insts[i as usize].base + sel.slot as usize] = v;
+            self.vals[self.insts[i as usize].at(sel.slot as usize)] = v;
         }
     }
 
@@ -331,7 +493,7 @@ impl Simulation<'_> {
                 (*slot, v)
             }
         };
-        self.vals[self.insts[i as usize].base + slot as usize] = v;
+        self.vals[self.insts[i as usize].at(slot as usize)] = v;
     }
 
     /// One step of one instance and, first, of everything below it.
@@ -345,7 +507,7 @@ impl Simulation<'_> {
             self.sync_exposures(i, &p.exposed);
             return;
         }
-        self.vals[self.insts[i as usize].base + p.time_slot as usize] = t;
+        self.vals[self.insts[i as usize].at(p.time_slot as usize)] = t;
         if !p.pulls.is_empty() {
             self.pull_requirements(i, &p.pulls);
         }
@@ -378,7 +540,7 @@ impl Simulation<'_> {
                 }
             }
             for (k, (slot, _)) in rates.iter().enumerate() {
-                self.vals[self.insts[i as usize].base + *slot as usize] += dt * buf[k];
+                self.vals[self.insts[i as usize].at(*slot as usize)] += dt * buf[k];
             }
         }
         self.fire_conditions(i, ty, 0, t, queue, sink);
@@ -394,7 +556,7 @@ impl Simulation<'_> {
                     let rng = &mut self.rng;
                     (*slot, e.eval(vars, &mut || rng.next_f64()))
                 };
-                self.vals[self.insts[i as usize].base + slot as usize] += dt * v;
+                self.vals[self.insts[i as usize].at(slot as usize)] += dt * v;
             }
             let n_cond = self.types[ty].regimes[r].body.conditions.len();
             for k in 0..n_cond {
@@ -438,21 +600,26 @@ impl Simulation<'_> {
     /// of them at once.
     #[allow(clippy::too_many_arguments)]
     fn advance_batch(&mut self, batch: &Batch<'_>, plans: &[InstPlan], t: f64, dt: f64, queue: &mut Vec<Pending>, sink: &mut dyn Sink, columns: &mut crate::vector::Columns) {
-        let Batch { kernel, members, bases } = *batch;
+        let Batch { kernel, members, layout, .. } = *batch;
         let ty = self.insts[members[0] as usize].ty as usize;
         let p0 = &plans[members[0] as usize];
-        let ts = p0.time_slot as usize;
-        for &b in bases {
-            self.vals[b + ts] = t;
-        }
-        for &i in members {
-            let p = &plans[i as usize];
-            if !p.pulls.is_empty() {
-                self.pull_requirements(i, &p.pulls);
+        match layout {
+            Layout::Columns { start, n } => {
+                let ts = start + p0.time_slot as usize * n;
+                self.vals[ts..ts + n].fill(t);
             }
-            match &p.block {
-                Some((selects, _)) => self.select_values(i, selects),
-                None => {
+            Layout::Scattered(at) => {
+                for &(b, st) in at {
+                    self.vals[b + p0.time_slot as usize * st] = t;
+                }
+            }
+        }
+        match batch.inputs {
+            Some(inputs) => inputs.apply(&mut self.vals, &self.shadows),
+            None => {
+                for &i in members {
+                    let p = &plans[i as usize];
+                    self.pull_requirements(i, &p.pulls);
                     for &d in &p.derived {
                         if let Derive::Select(..) = self.types[ty].derived[d as usize] {
                             self.derive_one(i, ty, d);
@@ -463,28 +630,59 @@ impl Simulation<'_> {
         }
         let vals = &mut self.vals;
         kernel.run(columns, members.len(), t, dt, &mut |io| match io {
-            Io::Get(slot, col) => {
-                for (c, &b) in col.iter_mut().zip(bases) {
-                    *c = vals[b + slot as usize];
-                }
-            }
-            Io::Put(slot, col) => {
-                for (c, &b) in col.iter().zip(bases) {
-                    vals[b + slot as usize] = *c;
-                }
-            }
+            Io::Get(slot, col) => layout.get(vals, slot as usize, col),
+            Io::Put(slot, col) => layout.put(vals, slot as usize, col),
         });
         if !kernel.conditions.is_empty() {
             for (k, &i) in members.iter().enumerate() {
                 if kernel.conditions.iter().any(|&c| columns.holds(c, k)) {
-                    self.fire_conditions(i, ty, kernel.first_scalar as usize, t, queue, sink);
+                    self.with_contiguous_vars(i, &mut |sim| sim.fire_conditions(i, ty, kernel.first_scalar as usize, t, queue, sink));
                 }
             }
         }
         // Every member has the same exposed slots (checked when the batch was made).
         for &s in &p0.exposed {
-            for &b in bases {
-                self.shadows[b + s as usize] = self.vals[b + s as usize];
+            layout.expose(&self.vals, &mut self.shadows, s as usize);
+        }
+    }
+
+    /// Runs `f` with instance `i`'s variables in one slice (at its home), as the scalar code
+    /// expects; a batch member stored slot by slot is copied there and back.
+    fn with_contiguous(&mut self, i: u32, f: &mut dyn FnMut(&mut Self)) {
+        self.contiguous(i, true, f);
+    }
+
+    /// [`Self::with_contiguous`] for work that leaves the exposure snapshot alone (event
+    /// handlers, conditions' actions): only the variables are copied.
+    fn with_contiguous_vars(&mut self, i: u32, f: &mut dyn FnMut(&mut Self)) {
+        self.contiguous(i, false, f);
+    }
+
+    fn contiguous(&mut self, i: u32, shadows: bool, f: &mut dyn FnMut(&mut Self)) {
+        let inst = &self.insts[i as usize];
+        if inst.stride == 1 {
+            return f(self);
+        }
+        let (base, stride, home, len) = (inst.base, inst.stride as usize, inst.home, inst.len as usize);
+        for s in 0..len {
+            self.vals[home + s] = self.vals[base + s * stride];
+        }
+        if shadows {
+            for s in 0..len {
+                self.shadows[home + s] = self.shadows[base + s * stride];
+            }
+        }
+        self.insts[i as usize].base = home;
+        self.insts[i as usize].stride = 1;
+        f(self);
+        self.insts[i as usize].base = base;
+        self.insts[i as usize].stride = stride as u32;
+        for s in 0..len {
+            self.vals[base + s * stride] = self.vals[home + s];
+        }
+        if shadows {
+            for s in 0..len {
+                self.shadows[base + s * stride] = self.shadows[home + s];
             }
         }
     }
@@ -497,14 +695,14 @@ impl Simulation<'_> {
     fn integrate_staged(&mut self, p: &InstPlan, i: u32, t: f64, dt: f64) {
         let ty = self.insts[i as usize].ty as usize;
         let slots: Vec<u32> = self.types[ty].body.rates.iter().map(|(s, _)| *s).collect();
-        let x0: Vec<f64> = slots.iter().map(|&s| self.vals[self.insts[i as usize].base + s as usize]).collect();
+        let x0: Vec<f64> = slots.iter().map(|&s| self.vals[self.insts[i as usize].at(s as usize)]).collect();
         let ts = p.time_slot as usize;
         // Rates at time `at` with states `x`.
         let stage = |sim: &mut Self, at: f64, x: &[f64]| -> Vec<f64> {
             for (k, &s) in slots.iter().enumerate() {
-                sim.vals[sim.insts[i as usize].base + s as usize] = x[k];
+                sim.vals[sim.insts[i as usize].at(s as usize)] = x[k];
             }
-            sim.vals[sim.insts[i as usize].base + ts] = at;
+            sim.vals[sim.insts[i as usize].at(ts)] = at;
             if !p.derived.is_empty() {
                 sim.derive(i, p);
             }
@@ -529,9 +727,9 @@ impl Simulation<'_> {
             }
         };
         for (k, &s) in slots.iter().enumerate() {
-            self.vals[self.insts[i as usize].base + s as usize] = x1[k];
+            self.vals[self.insts[i as usize].at(s as usize)] = x1[k];
         }
-        self.vals[self.insts[i as usize].base + ts] = t;
+        self.vals[self.insts[i as usize].at(ts)] = t;
     }
 
     fn advance_schemes(&mut self, i: u32, dt: f64) {
@@ -548,10 +746,10 @@ impl Simulation<'_> {
                 a[src * n + tgt] += rr;
             }
             let m = crate::kinetic::expm(&a, n, dt);
-            let occ: Vec<f64> = s.nodes.iter().map(|&(k, slot)| self.vals[self.insts[k as usize].base + slot as usize]).collect();
+            let occ: Vec<f64> = s.nodes.iter().map(|&(k, slot)| self.vals[self.insts[k as usize].at(slot as usize)]).collect();
             for (row, &(k, slot)) in s.nodes.iter().enumerate() {
                 let v: f64 = (0..n).map(|c| m[row * n + c] * occ[c]).sum();
-                self.vals[self.insts[k as usize].base + slot as usize] = v;
+                self.vals[self.insts[k as usize].at(slot as usize)] = v;
             }
         }
         self.insts[i as usize].schemes = schemes;
@@ -594,21 +792,17 @@ impl Simulation<'_> {
     fn deliver(&mut self, target: u32, port: u32, t: f64, queue: &mut Vec<Pending>, sink: &mut dyn Sink) {
         let ty = self.insts[target as usize].ty as usize;
         // The handlers of the type and of the active regime, chosen before any runs.
-        let mut lists: Vec<std::rc::Rc<[CAction]>> = vec![];
-        for (p, a) in &self.types[ty].body.on_events {
-            if *p == port {
-                lists.push(a.clone());
+        let regime = self.insts[target as usize].regime;
+        let body = self.types[ty].body.on_events.iter().filter(|(p, _)| *p == port).map(|(_, a)| a.clone());
+        let in_regime = regime.into_iter().flat_map(|r| self.types[ty].regimes[r as usize].body.on_events.iter()).filter(|(p, _)| *p == port).map(|(_, a)| a.clone());
+        let lists: Vec<std::rc::Rc<[CAction]>> = body.chain(in_regime).collect();
+        if lists.is_empty() {
+            return;
+        }
+        self.with_contiguous_vars(target, &mut |sim| {
+            for actions in &lists {
+                sim.run_actions(target, actions, t, queue, sink);
             }
-        }
-        if let Some(r) = self.insts[target as usize].regime {
-            for (p, a) in &self.types[ty].regimes[r as usize].body.on_events {
-                if *p == port {
-                    lists.push(a.clone());
-                }
-            }
-        }
-        for actions in &lists {
-            self.run_actions(target, actions, t, queue, sink);
-        }
+        });
     }
 }

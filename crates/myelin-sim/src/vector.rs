@@ -362,13 +362,7 @@ impl Kernel {
                 }
                 VOp::Select(d, c, a, b) => {
                     let mut out = std::mem::take(&mut regs[*d as usize]);
-                    let at = |s: Src, k: usize| match s {
-                        Src::Reg(r) => regs[r as usize][k],
-                        Src::Const(x) => x,
-                    };
-                    for (k, o) in out.iter_mut().enumerate() {
-                        *o = if truth(at(*c, k)) { at(*a, k) } else { at(*b, k) };
-                    }
+                    select(&mut out, *c, *a, *b, regs);
                     regs[*d as usize] = out;
                 }
             }
@@ -382,6 +376,52 @@ impl Kernel {
                     tmp.resize(n, c);
                     io(Io::Put(slot, &tmp));
                 }
+            }
+        }
+    }
+}
+
+/// An operand seen as a column: a register's values, or one constant repeated.
+enum Column<'a> {
+    Values(&'a [f64]),
+    Repeat(f64),
+}
+
+impl Column<'_> {
+    fn of(s: Src, regs: &[Vec<f64>]) -> Column<'_> {
+        match s {
+            Src::Reg(r) => Column::Values(&regs[r as usize]),
+            Src::Const(x) => Column::Repeat(x),
+        }
+    }
+}
+
+/// `out = truth(c) ? a : b` element by element.
+fn select(out: &mut [f64], c: Src, a: Src, b: Src, regs: &[Vec<f64>]) {
+    let pick = |c: f64, a: f64, b: f64| if truth(c) { a } else { b };
+    match (Column::of(c, regs), Column::of(a, regs), Column::of(b, regs)) {
+        (Column::Values(c), Column::Values(a), Column::Values(b)) => {
+            for (((o, &c), &a), &b) in out.iter_mut().zip(c).zip(a).zip(b) {
+                *o = pick(c, a, b);
+            }
+        }
+        (Column::Values(c), Column::Repeat(a), Column::Values(b)) => {
+            for ((o, &c), &b) in out.iter_mut().zip(c).zip(b) {
+                *o = pick(c, a, b);
+            }
+        }
+        (Column::Values(c), Column::Values(a), Column::Repeat(b)) => {
+            for ((o, &c), &a) in out.iter_mut().zip(c).zip(a) {
+                *o = pick(c, a, b);
+            }
+        }
+        (c, a, b) => {
+            let at = |x: &Column<'_>, k: usize| match x {
+                Column::Values(v) => v[k],
+                Column::Repeat(r) => *r,
+            };
+            for (k, o) in out.iter_mut().enumerate() {
+                *o = pick(at(&c, k), at(&a, k), at(&b, k));
             }
         }
     }
