@@ -31,7 +31,7 @@ pub(crate) struct Inst<'m> {
     /// Advanced in this order, before the instance itself.
     pub(crate) children: Vec<u32>,
     /// Names a path can use to reach a child: child-slot names, ids, attachment containers.
-    pub(crate) named: Vec<(String, u32)>,
+    pub(crate) named: Vec<(&'m str, u32)>,
     /// Members of this instance's `MultiInstantiate`, by index.
     pub(crate) multi: Vec<u32>,
     /// Sources of each requirement slot: (instance, slot).
@@ -108,7 +108,7 @@ pub struct Simulation<'m> {
     mergeable: FxHashMap<u32, bool>,
     /// Merged receivers: (target, component, container) → instances, each with how many
     /// connections it stands for.
-    receivers: FxHashMap<(u32, usize, String), Vec<u32>>,
+    receivers: FxHashMap<(u32, usize, &'m str), Vec<u32>>,
     pub(crate) merged: FxHashMap<u32, u32>,
     /// Per type id: the type with its ancestors.
     scopes: Vec<std::rc::Rc<TypeScope<'m>>>,
@@ -326,9 +326,9 @@ impl<'m> Simulation<'m> {
             }
             let child = self.instantiate(k, Some(id), depth + 1)?;
             self.insts[id as usize].children.push(child);
-            self.insts[id as usize].named.push((k.tag.clone(), child));
+            self.insts[id as usize].named.push((k.tag.as_str(), child));
             if let Some(kid) = &k.id {
-                self.insts[id as usize].named.push((kid.clone(), child));
+                self.insts[id as usize].named.push((kid.as_str(), child));
             }
             // Children collections are reachable by their collection name too.
             let child_ty = self.insts[child as usize].ty;
@@ -340,7 +340,7 @@ impl<'m> Simulation<'m> {
             if let Some(name) = *collection
                 && name != k.tag
             {
-                self.insts[id as usize].named.push((name.to_string(), child));
+                self.insts[id as usize].named.push((name, child));
             }
         }
         // Structure that creates instances.
@@ -354,9 +354,9 @@ impl<'m> Simulation<'m> {
                         let child = self.instantiate(target, Some(id), depth + 1)?;
                         self.insts[id as usize].children.push(child);
                         if let Some(kid) = &target.id {
-                            self.insts[id as usize].named.push((kid.clone(), child));
+                            self.insts[id as usize].named.push((kid.as_str(), child));
                         }
-                        self.insts[id as usize].named.push((component.trim_start_matches("../").to_string(), child));
+                        self.insts[id as usize].named.push((component.trim_start_matches("../"), child));
                     }
                     StructureItem::MultiInstantiate { component: Some(component), number, span, .. } => {
                         let target = self.referenced(c, id, component).map_err(|e| e.at(*span))?;
@@ -465,7 +465,7 @@ impl<'m> Simulation<'m> {
                         ki.comp.is_some_and(|c| c.type_name == "instance" && c.id.as_deref() == Some(index))
                     })?;
                     let m = &self.insts[member as usize];
-                    cur = m.named.iter().find(|(n, _)| n == "component").map(|(_, k)| *k).or_else(|| m.children.first().copied())?;
+                    cur = m.named.iter().find(|(n, _)| *n == "component").map(|(_, k)| *k).or_else(|| m.children.first().copied())?;
                 }
                 after_index = true;
                 continue;
@@ -477,13 +477,13 @@ impl<'m> Simulation<'m> {
                 let found = inst
                     .named
                     .iter()
-                    .filter(|(n, k)| n == container && self.insts[*k as usize].comp.and_then(|c| c.id.as_deref()) == Some(cid))
+                    .filter(|(n, k)| *n == container && self.insts[*k as usize].comp.and_then(|c| c.id.as_deref()) == Some(cid))
                     .nth(idx)?;
                 cur = found.1;
                 after_index = false;
                 continue;
             }
-            match inst.named.iter().find(|(n, _)| n == bit) {
+            match inst.named.iter().find(|(n, _)| *n == bit) {
                 Some((_, k)) => cur = *k,
                 None if after_index => {
                     // `pop/0/cellType`: the component's own id or type after an index.
@@ -530,21 +530,27 @@ impl<'m> Simulation<'m> {
     /// receiver of the same component on the same target, with the same values once this
     /// connection's assignments are applied, when `comp` may be merged. That instance then
     /// receives this connection's events too, and no new one is made.
-    fn merge_receiver(&mut self, id: u32, to: u32, comp: &'m Component, container: &str, assigns: &[myelin_ir::Assign]) -> Result<Option<u32>, SimError> {
+    fn merge_receiver(&mut self, id: u32, to: u32, comp: &'m Component, container: &'m str, assigns: &[myelin_ir::Assign]) -> Result<Option<u32>, SimError> {
         if !self.merge_candidate(comp)? {
             return Ok(None);
         }
-        let key = (to, std::ptr::from_ref(comp) as usize, container.to_string());
+        let key = (to, std::ptr::from_ref(comp) as usize, container);
         if !self.receivers.contains_key(&key) {
             return Ok(None);
         }
         let ty = self.type_id(&comp.type_name)?;
         let scope = self.scopes[ty as usize].clone();
-        let mut vars = self.start_values(comp, ty, &scope)?.to_vec();
-        for (slot, v) in self.assigned(id, ty, assigns)? {
-            vars[slot as usize] = v;
-        }
-        let same = |a: &[f64]| a.len() == vars.len() && a.iter().zip(&vars).all(|(x, y)| x.to_bits() == y.to_bits());
+        let start = self.start_values(comp, ty, &scope)?;
+        let vars: std::borrow::Cow<'_, [f64]> = if assigns.is_empty() {
+            std::borrow::Cow::Borrowed(&start)
+        } else {
+            let mut v = start.to_vec();
+            for (slot, x) in self.assigned(id, ty, assigns)? {
+                v[slot as usize] = x;
+            }
+            std::borrow::Cow::Owned(v)
+        };
+        let same = |a: &[f64]| a.len() == vars.len() && a.iter().zip(vars.iter()).all(|(x, y)| x.to_bits() == y.to_bits());
         let found = self.receivers[&key].iter().copied().find(|&p| same(&self.insts[p as usize].vars));
         if let Some(peer) = found {
             *self.merged.entry(peer).or_insert(1) += 1;
@@ -611,7 +617,7 @@ impl<'m> Simulation<'m> {
 
     /// `<Tunnel>`: a pair of components, one attached at each end, each seeing the other as its
     /// `name` (gap junctions, graded synapses).
-    fn tunnel(&mut self, id: u32, c: &'m Component, tu: &myelin_ir::Tunnel, withs: &[(&'m str, u32)]) -> Result<(), SimError> {
+    fn tunnel(&mut self, id: u32, c: &'m Component, tu: &'m myelin_ir::Tunnel, withs: &[(&'m str, u32)]) -> Result<(), SimError> {
         let get = |name: &str| withs.iter().rev().find(|(n, _)| *n == name).map(|(_, k)| k);
         let a = *get(&tu.end_a).ok_or_else(|| SimError::new(format!("Tunnel end `{}` is unknown", tu.end_a)).at(tu.span))?;
         let b = *get(&tu.end_b).ok_or_else(|| SimError::new(format!("Tunnel end `{}` is unknown", tu.end_b)).at(tu.span))?;
@@ -619,8 +625,8 @@ impl<'m> Simulation<'m> {
         let comp_b = self.referenced(c, id, &tu.component_b).map_err(|e| e.at(tu.span))?;
         let ia = self.attach(comp_a, a)?;
         let ib = self.attach(comp_b, b)?;
-        self.insts[ia as usize].named.push((tu.name.clone(), ib));
-        self.insts[ib as usize].named.push((tu.name.clone(), ia));
+        self.insts[ia as usize].named.push((tu.name.as_str(), ib));
+        self.insts[ib as usize].named.push((tu.name.as_str(), ia));
         for end in [ia, ib] {
             self.assign(id, end, &tu.assigns)?;
         }
@@ -633,7 +639,7 @@ impl<'m> Simulation<'m> {
         let container = self.scopes[self.insts[to as usize].ty as usize]
             .attachments()
             .next()
-            .map_or_else(|| "synapses".to_string(), |a| a.name.clone());
+            .map_or("synapses", |a| a.name.as_str());
         self.insts[to as usize].children.push(inst);
         self.insts[to as usize].named.push((container, inst));
         Ok(inst)
@@ -688,23 +694,20 @@ impl<'m> Simulation<'m> {
         let receiver = match &ec.receiver {
             Some(r) => {
                 let comp = self.referenced(c, id, r).map_err(|e| e.at(ec.span))?;
-                let container = ec.receiver_container.as_deref().and_then(|x| Self::text_attr(c, x)).map(str::to_string);
-                let container = container.unwrap_or_else(|| {
-                    self.scopes[self.insts[to as usize].ty as usize]
-                        .attachments()
-                        .next()
-                        .map_or_else(|| "synapses".to_string(), |a| a.name.clone())
-                });
-                match self.merge_receiver(id, to, comp, &container, &ec.assigns)? {
+                let container: &'m str = match ec.receiver_container.as_deref().and_then(|x| Self::text_attr(c, x)) {
+                    Some(x) => x,
+                    None => self.scopes[self.insts[to as usize].ty as usize].attachments().next().map_or("synapses", |a| a.name.as_str()),
+                };
+                match self.merge_receiver(id, to, comp, container, &ec.assigns)? {
                     Some(peer) => Some(peer),
                     None => {
                         let inst = self.instantiate(comp, Some(to), 1)?;
                         // Assignments (e.g. weight) evaluated in the connection's own variables.
                         self.assign(id, inst, &ec.assigns)?;
                         self.insts[to as usize].children.push(inst);
-                        self.insts[to as usize].named.push((container.clone(), inst));
+                        self.insts[to as usize].named.push((container, inst));
                         if let Some(cid) = &comp.id {
-                            self.insts[to as usize].named.push((cid.clone(), inst));
+                            self.insts[to as usize].named.push((cid.as_str(), inst));
                         }
                         if self.merge_candidate(comp)? {
                             let key = (to, std::ptr::from_ref(comp) as usize, container);
@@ -784,7 +787,7 @@ impl<'m> Simulation<'m> {
         let ty = self.insts[id as usize].ty as usize;
         let defs = self.types[ty].kinetic_schemes.clone();
         for ks in &defs {
-            let members = |name: &str| -> Vec<u32> { self.insts[id as usize].named.iter().filter(|(n, _)| n == name).map(|(_, k)| *k).collect() };
+            let members = |name: &str| -> Vec<u32> { self.insts[id as usize].named.iter().filter(|(n, _)| *n == name).map(|(_, k)| *k).collect() };
             let node_insts = members(&ks.nodes);
             let edge_insts = members(&ks.edges);
             let mut nodes = vec![];
@@ -833,7 +836,7 @@ impl<'m> Simulation<'m> {
             let mut next = vec![];
             for &i in &current {
                 for (n, k) in &self.insts[i as usize].named {
-                    if n != name || next.contains(k) {
+                    if *n != name || next.contains(k) {
                         continue;
                     }
                     let keep = match pred {

@@ -110,3 +110,137 @@ fn tvbo_runs_choose_the_integrator_and_refuse_noise() {
     assert!(err.contains("noisy.yaml:9:3: error[unsupported-noise]"), "{err}");
     assert!(!d.join("results").exists(), "nothing written");
 }
+
+#[test]
+fn help_lists_reference() {
+    let d = temp_dir("help");
+    let (code, out, err) = myelin(&d, &["run", "--help"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("--reference"), "{out}");
+}
+
+/// The numbers of a tab-separated output file, row by row.
+fn table(path: &Path) -> Vec<Vec<f64>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .map(|l| l.split_whitespace().map(|x| x.parse::<f64>().unwrap_or_else(|e| panic!("{}: `{x}`: {e}", path.display()))).collect())
+        .collect()
+}
+
+/// Runs `lems` (with `args`) twice, with the engine's shortcuts and with `--reference`, each
+/// writing under its own `--out-dir`, and checks that each of `data` (output files) agrees
+/// within 1e-9 of its column's range (or one float32 step) and each of `events` (event files) is identical. Returns
+/// the instance counts of the two runs (from their summary lines).
+fn fast_equals_reference(name: &str, lems: &Path, args: &[&str], data: &[&str], events: &[&str]) -> (usize, usize) {
+    let d = temp_dir(name);
+    let lems = lems.to_str().unwrap();
+    let mut instances = vec![];
+    for (mode, extra) in [("fast", None), ("reference", Some("--reference"))] {
+        let mut a = vec!["run", lems, "--out-dir", mode];
+        a.extend(args);
+        a.extend(extra);
+        let (code, _, err) = myelin(&d, &a);
+        assert_eq!(code, 0, "{name} ({mode}): {err}");
+        let count = err.split(" instances").next().and_then(|s| s.rsplit(' ').next()).and_then(|n| n.parse::<usize>().ok());
+        instances.push(count.unwrap_or_else(|| panic!("{name} ({mode}): no instance count in the summary: {err}")));
+    }
+    for f in data {
+        let (fast, reference) = (table(&d.join("fast").join(f)), table(&d.join("reference").join(f)));
+        assert_eq!(fast.len(), reference.len(), "{name}: {f}: row counts");
+        assert!(fast.len() > 1, "{name}: {f}: rows");
+        let columns = fast[0].len();
+        for (r, (a, b)) in fast.iter().zip(&reference).enumerate() {
+            assert!(a.len() == columns && b.len() == columns, "{name}: {f}: row {r} has {} and {} columns, not {columns}", a.len(), b.len());
+        }
+        for c in 0..columns {
+            let all = fast.iter().chain(&reference).map(|row| row[c]);
+            let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)));
+            for (r, (a, b)) in fast.iter().zip(&reference).enumerate() {
+                // Values are written as float32 (as jLEMS does): a last-bit difference in f64
+                // can round to the neighbouring float32, so one float32 step is allowed too.
+                let tol = (1e-9 * (hi - lo)).max(f64::from(f32::EPSILON) * a[c].abs().max(b[c].abs()));
+                assert!((a[c] - b[c]).abs() <= tol, "{name}: {f}: row {r} column {c}: {} (fast) vs {} (reference), range {}", a[c], b[c], hi - lo);
+            }
+        }
+    }
+    for f in events {
+        let fast = std::fs::read_to_string(d.join("fast").join(f)).unwrap();
+        let reference = std::fs::read_to_string(d.join("reference").join(f)).unwrap();
+        assert!(!fast.is_empty(), "{name}: {f}: no events");
+        let (a, b): (Vec<_>, Vec<_>) = (fast.lines().collect(), reference.lines().collect());
+        assert_eq!(a.len(), b.len(), "{name}: {f}: event counts");
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert_eq!(x, y, "{name}: {f}: event line {i}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&d);
+    (instances[0], instances[1])
+}
+
+#[test]
+fn reference_engine_agrees_with_the_fast_one_on_official_examples() {
+    let Some(jnml) = myelin_testkit::jnml_dir() else { return };
+    let core = jnml.join("NeuroML2CoreTypes");
+    let core = core.to_str().unwrap();
+    let ex = |f: &str| jnml.join("LEMSexamples").join(f);
+    // PyNN cells in populations, driven through synapses by spike sources.
+    fast_equals_reference("ex14", &ex("LEMS_NML2_Ex14_PyNN.xml"), &["-I", core, "--duration", "200ms"], &["results/ex14.dat", "results/ex14_g.dat"], &[]);
+    // Spike sources, a population of IaF cells, three kinds of synapse, and an event file.
+    fast_equals_reference("ex12", &ex("LEMS_NML2_Ex12_Net2.xml"), &["-I", core], &["results/ex12.dat"], &["results/ex12.spikes"]);
+}
+
+/// Two populations of Izhikevich cells, one projecting onto the other through one
+/// `expOneSynapse` with many connections per cell: what the merged synapses and batched
+/// stepping are for.
+fn izhikevich_network(n: usize) -> String {
+    let mut s = String::from(
+        "<Lems>\n  <Target component=\"sim\"/>\n  <Include file=\"Cells.xml\"/>\n  <Include file=\"Networks.xml\"/>\n  <Include file=\"Simulation.xml\"/>\n  \
+         <expOneSynapse id=\"syn0\" gbase=\"10nS\" erev=\"0mV\" tauDecay=\"3ms\"/>\n  \
+         <izhikevich2007Cell id=\"rs\" C=\"100pF\" v0=\"-60mV\" k=\"0.7nS_per_mV\" vr=\"-60mV\" vt=\"-40mV\" vpeak=\"35mV\" a=\"0.03per_ms\" b=\"-2nS\" c=\"-50.0mV\" d=\"100pA\"/>\n",
+    );
+    for i in 0..2 * n {
+        s += &format!("  <pulseGenerator id=\"pg{i}\" delay=\"0ms\" duration=\"1000ms\" amplitude=\"{:.4}nA\"/>\n", 0.05 + 0.15 * ((i * 37) % 101) as f64 / 100.0);
+    }
+    s += &format!("  <network id=\"net\">\n    <population id=\"pre\" component=\"rs\" size=\"{n}\"/>\n    <population id=\"post\" component=\"rs\" size=\"{n}\"/>\n");
+    s += "    <projection id=\"proj\" presynapticPopulation=\"pre\" postsynapticPopulation=\"post\" synapse=\"syn0\">\n";
+    let mut id = 0;
+    for i in 0..n {
+        for j in 0..n {
+            if (i * 7 + j * 3) % 5 < 3 {
+                s += &format!("      <connection id=\"{id}\" preCellId=\"../pre[{i}]\" postCellId=\"../post[{j}]\"/>\n");
+                id += 1;
+            }
+        }
+    }
+    s += "    </projection>\n";
+    for (p, pop) in ["pre", "post"].iter().enumerate() {
+        for i in 0..n {
+            s += &format!("    <explicitInput target=\"{pop}[{i}]\" input=\"pg{}\"/>\n", p * n + i);
+        }
+    }
+    s += "  </network>\n  <Simulation id=\"sim\" length=\"300ms\" step=\"0.025ms\" target=\"net\">\n    <OutputFile id=\"v\" fileName=\"net.v.dat\">\n";
+    for pop in ["pre", "post"] {
+        for i in 0..n {
+            s += &format!("      <OutputColumn id=\"{pop}{i}\" quantity=\"{pop}[{i}]/v\"/>\n");
+        }
+    }
+    s += "    </OutputFile>\n    <EventOutputFile id=\"spikes\" fileName=\"net.spikes\" format=\"TIME_ID\">\n";
+    for (p, pop) in ["pre", "post"].iter().enumerate() {
+        for i in 0..n {
+            s += &format!("      <EventSelection id=\"{}\" select=\"{pop}[{i}]\" eventPort=\"spike\"/>\n", p * n + i);
+        }
+    }
+    s + "    </EventOutputFile>\n  </Simulation>\n</Lems>\n"
+}
+
+#[test]
+fn reference_engine_agrees_with_the_fast_one_on_a_network_with_merged_synapses() {
+    let Some(jnml) = myelin_testkit::jnml_dir() else { return };
+    let core = jnml.join("NeuroML2CoreTypes");
+    let d = temp_dir("izh-net-model");
+    std::fs::write(d.join("net.xml"), izhikevich_network(20)).unwrap();
+    let (fast, reference) = fast_equals_reference("izh-net", &d.join("net.xml"), &["-I", core.to_str().unwrap()], &["net.v.dat"], &["net.spikes"]);
+    // The fast run did merge synapses (else this compares the reference with itself).
+    assert!(fast < reference, "{fast} instances (fast) vs {reference} (reference)");
+    let _ = std::fs::remove_dir_all(&d);
+}
