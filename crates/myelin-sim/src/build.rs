@@ -110,6 +110,8 @@ pub struct Simulation<'m> {
     /// connections it stands for.
     receivers: FxHashMap<(u32, usize, &'m str), Vec<u32>>,
     pub(crate) merged: FxHashMap<u32, u32>,
+    /// Event handlers applied as plain additions (see `Plan::increments`), set when running.
+    pub(crate) increments: FxHashMap<(u32, u32), Box<[(u32, f64)]>>,
     /// Per type id: the type with its ancestors.
     scopes: Vec<std::rc::Rc<TypeScope<'m>>>,
     /// Per component (by address): its instances' starting values, which depend on the
@@ -213,6 +215,7 @@ impl<'m> Simulation<'m> {
             mergeable: FxHashMap::default(),
             receivers: FxHashMap::default(),
             merged: FxHashMap::default(),
+            increments: FxHashMap::default(),
             scopes: vec![],
             start_values: FxHashMap::default(),
             is_cell: vec![],

@@ -85,6 +85,9 @@ pub(crate) struct Plan {
     pub(crate) full_steps: Vec<Step>,
     pub(crate) fast_steps: Vec<Step>,
     pub(crate) kernels: Vec<crate::vector::Kernel>,
+    /// Per type and slot: whether the run may write it (anything else that is a parameter
+    /// keeps its starting value).
+    pub(crate) written: Vec<Vec<bool>>,
     pub(crate) full: Vec<InstPlan>,
     pub(crate) fast: Vec<InstPlan>,
     /// Static computed slots: (instance, slot, exposed). Compared between steps to decide
@@ -361,7 +364,7 @@ impl Plan {
         }
         let full_order = post_order(&full, sim.root);
         let fast_order = if busy[sim.root as usize] { post_order(&fast, sim.root) } else { vec![] };
-        let mut kernels = Kernels { list: vec![], written: written_mask };
+        let mut kernels = Kernels { list: vec![], written: written_mask.clone() };
         let mut full_steps = vec![];
         let mut fast_steps = vec![];
         if sim.spec.method == crate::Method::Euler && sim.batch {
@@ -373,7 +376,7 @@ impl Plan {
             full_steps = full_order.iter().map(|&i| Step::One(i)).collect();
             fast_steps = fast_order.iter().map(|&i| Step::One(i)).collect();
         }
-        Plan { full, fast, statics, full_steps, fast_steps, kernels: kernels.list }
+        Plan { full, fast, statics, full_steps, fast_steps, kernels: kernels.list, written: written_mask }
     }
 
     /// Once the variables are packed (see `Simulation::pack`), where each link's source lies.
@@ -390,6 +393,48 @@ impl Plan {
                 }
             }
         }
+    }
+
+    /// Event handlers that only add a fixed amount to state variables (a synapse's
+    /// `g = g + weight * gbase`), per (instance, in port): (slot, amount), applied without
+    /// interpreting the handler. Instances with regimes are left out.
+    pub(crate) fn increments(&self, sim: &Simulation<'_>) -> FxHashMap<(u32, u32), Box<[(u32, f64)]>> {
+        let mut out = FxHashMap::default();
+        for (i, inst) in sim.insts.iter().enumerate() {
+            let t = &sim.types[inst.ty as usize];
+            if !t.regimes.is_empty() || t.body.on_events.is_empty() {
+                continue;
+            }
+            let mask = &self.written[inst.ty as usize];
+            let known = |slot: u32| {
+                let s = slot as usize;
+                let param = matches!(t.slot_kinds[s], SlotKind::Parameter | SlotKind::DerivedParameter | SlotKind::Constant | SlotKind::Property);
+                (param && !mask[s]).then(|| sim.vals[inst.at(s)])
+            };
+            for port in 0..t.in_ports.len() as u32 {
+                let mut adds = vec![];
+                let mut plain = true;
+                for (_, actions) in t.body.on_events.iter().filter(|(p, _)| *p == port) {
+                    for a in actions.iter() {
+                        let CAction::Assign(slot, e) = a else {
+                            plain = false;
+                            break;
+                        };
+                        match e.tree.specialize(&known) {
+                            CExpr::Bin(myelin_expr::BinaryOp::Add, l, r) => match (*l, *r) {
+                                (CExpr::Slot(x), CExpr::Const(c)) | (CExpr::Const(c), CExpr::Slot(x)) if x == *slot => adds.push((*slot, c)),
+                                _ => plain = false,
+                            },
+                            _ => plain = false,
+                        }
+                    }
+                }
+                if plain && !adds.is_empty() {
+                    out.insert((i as u32, port), adds.into_boxed_slice());
+                }
+            }
+        }
+        out
     }
 
     /// The current values of the static slots (and their snapshots), as bits.

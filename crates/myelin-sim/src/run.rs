@@ -180,6 +180,7 @@ impl Simulation<'_> {
         let mut plan = Plan::new(self);
         self.pack(&plan);
         plan.locate(self);
+        self.increments = plan.increments(self);
         self.initialize(&plan.full);
         self.record(sink, t);
         t += dt;
@@ -634,10 +635,9 @@ impl Simulation<'_> {
             Io::Put(slot, col) => layout.put(vals, slot as usize, col),
         });
         if !kernel.conditions.is_empty() {
-            for (k, &i) in members.iter().enumerate() {
-                if kernel.conditions.iter().any(|&c| columns.holds(c, k)) {
-                    self.with_contiguous_vars(i, &mut |sim| sim.fire_conditions(i, ty, kernel.first_scalar as usize, t, queue, sink));
-                }
+            for k in columns.firing(&kernel.conditions, members.len()) {
+                let i = members[k];
+                self.with_contiguous_vars(i, &mut |sim| sim.fire_conditions(i, ty, kernel.first_scalar as usize, t, queue, sink));
             }
         }
         // Every member has the same exposed slots (checked when the batch was made).
@@ -790,6 +790,14 @@ impl Simulation<'_> {
     }
 
     fn deliver(&mut self, target: u32, port: u32, t: f64, queue: &mut Vec<Pending>, sink: &mut dyn Sink) {
+        if let Some(adds) = self.increments.get(&(target, port)) {
+            let inst = &self.insts[target as usize];
+            for &(slot, c) in adds.iter() {
+                let at = inst.at(slot as usize);
+                self.vals[at] += c;
+            }
+            return;
+        }
         let ty = self.insts[target as usize].ty as usize;
         // The handlers of the type and of the active regime, chosen before any runs.
         let regime = self.insts[target as usize].regime;

@@ -294,6 +294,14 @@ impl Columns {
         }
     }
 
+    /// The members for which any of `conditions` holds after [`Kernel::run`], in order.
+    pub(crate) fn firing(&self, conditions: &[Src], n: usize) -> Vec<usize> {
+        match conditions {
+            [Src::Reg(r)] => self.regs[*r as usize][..n].iter().enumerate().filter(|(_, v)| truth(**v)).map(|(k, _)| k).collect(),
+            _ => (0..n).filter(|&k| conditions.iter().any(|&c| self.holds(c, k))).collect(),
+        }
+    }
+
     /// Whether condition `c` of the kernel holds for member `k` after [`Kernel::run`].
     pub(crate) fn holds(&self, c: Src, k: usize) -> bool {
         truth(self.value(c, k))
