@@ -116,7 +116,7 @@ pub struct Simulation<'m> {
     scopes: Vec<std::rc::Rc<TypeScope<'m>>>,
     /// Per component (by address): its instances' starting values, which depend on the
     /// component alone.
-    start_values: FxHashMap<usize, std::rc::Rc<[f64]>>,
+    start_values: FxHashMap<(u32, usize), std::rc::Rc<[f64]>>,
     /// Per type id: whether it is a `cell`.
     is_cell: Vec<bool>,
     /// (parent type, child type) → the parent's `Children` collection the child belongs to.
@@ -393,11 +393,14 @@ impl<'m> Simulation<'m> {
     /// Parameter values (attributes, Fixed values, Property defaults, constants) and derived
     /// parameters of an instance of `c`: the same for every instance of `c`, so computed once.
     fn start_values(&mut self, c: &'m Component, ty: u32, scope: &TypeScope<'m>) -> Result<std::rc::Rc<[f64]>, SimError> {
-        let key = std::ptr::from_ref(c) as usize;
+        let t = &self.types[ty as usize];
+        // Without parameters or properties the values depend on the type alone (a network's
+        // connections: one computation for all of them).
+        let by_component = t.slot_kinds.iter().any(|k| matches!(k, SlotKind::Parameter | SlotKind::Property));
+        let key = (ty, if by_component { std::ptr::from_ref(c) as usize } else { 0 });
         if let Some(v) = self.start_values.get(&key) {
             return Ok(v.clone());
         }
-        let t = &self.types[ty as usize];
         let mut vars = vec![0.0; t.len()];
         for (k, kind) in t.slot_kinds.iter().enumerate() {
             let name = &t.slot_names[k];
@@ -446,10 +449,9 @@ impl<'m> Simulation<'m> {
     /// Resolves a path of instances: `..`, child names and ids, `[i]` and `/i/` indices into
     /// populations, relative to `base`.
     pub(crate) fn resolve_path(&self, base: u32, path: &str) -> Option<u32> {
-        let spath: std::borrow::Cow<'_, str> = if path.contains('[') { path.replace('[', "/[").into() } else { path.into() };
         let mut cur = base;
         let mut after_index = false;
-        for bit in spath.split('/').filter(|b| !b.is_empty() && *b != ".") {
+        for bit in path_bits(path) {
             if bit == ".." {
                 cur = self.insts[cur as usize].parent?;
                 after_index = false;
@@ -915,6 +917,26 @@ impl<'m> Simulation<'m> {
     }
 }
 
+/// The steps of a path: `a/b[3]/../c` gives `a`, `b`, `[3]`, `..`, `c` (empty and `.` steps
+/// dropped).
+fn path_bits(path: &str) -> impl Iterator<Item = &str> + '_ {
+    path.split('/').filter(|b| !b.is_empty() && *b != ".").flat_map(|seg| {
+        let first = seg.find('[').unwrap_or(seg.len());
+        let head = (first > 0).then(|| &seg[..first]);
+        let mut rest = &seg[first..];
+        let indices = std::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            let end = rest[1..].find('[').map_or(rest.len(), |k| k + 1);
+            let (bit, tail) = rest.split_at(end);
+            rest = tail;
+            Some(bit)
+        });
+        head.into_iter().chain(indices)
+    })
+}
+
 trait AtOpt {
     fn at_opt(self, span: Option<myelin_diag::Span>) -> Self;
 }
@@ -966,5 +988,20 @@ impl Simulation<'_> {
     pub fn set_seed(&mut self, seed: i64) {
         self.spec.seed = seed;
         self.rng = JavaRandom::new(seed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn path_bits_split_steps_and_indices() {
+        fn bits(p: &str) -> Vec<&str> {
+            super::path_bits(p).collect()
+        }
+        assert_eq!(bits("../IzPop0[0]"), ["..", "IzPop0", "[0]"]);
+        assert_eq!(bits("net/pop[2][3]/./v"), ["net", "pop", "[2]", "[3]", "v"]);
+        assert_eq!(bits("hhpop[0]/bioPhys1/membraneProperties"), ["hhpop", "[0]", "bioPhys1", "membraneProperties"]);
+        assert_eq!(bits("/a//b/"), ["a", "b"]);
+        assert_eq!(bits("syns:syn0:3"), ["syns:syn0:3"]);
     }
 }
