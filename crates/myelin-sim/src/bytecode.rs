@@ -28,6 +28,12 @@ pub(crate) enum Op {
     DivC(f64),
     BinS(BinaryOp, u32),
     BinC(BinaryOp, f64),
+    /// `constant - top`, `constant / top`, `slot - top`, `slot / top`: a constant or variable
+    /// left operand folded in (the right one computed first; neither has side effects).
+    RSubC(f64),
+    RDivC(f64),
+    RSubS(u32),
+    RDivS(u32),
     /// A one-argument function.
     Call1(fn(f64) -> f64),
     /// `random(x)`: x times a draw from the generator.
@@ -115,6 +121,10 @@ macro_rules! interpret {
                     Op::SubC(c) => acc -= c,
                     Op::MulC(c) => acc *= c,
                     Op::DivC(c) => acc /= c,
+                    Op::RSubC(c) => acc = c - acc,
+                    Op::RDivC(c) => acc = c / acc,
+                    Op::RSubS(k) => acc = $v[k as usize] - acc,
+                    Op::RDivS(k) => acc = $v[k as usize] / acc,
                     Op::BinS(op, k) => acc = myelin_expr::apply_binary(op, acc, $v[k as usize]),
                     Op::BinC(op, c) => acc = myelin_expr::apply_binary(op, acc, c),
                     Op::Add => {
@@ -311,6 +321,34 @@ impl Program {
                 let end = self.ops.len() as u32;
                 self.ops[jf] = Op::JumpIfFalse(short);
                 self.ops[j] = Op::Jump(end);
+            }
+            CExpr::Bin(op, a, b) if !matches!(**b, CExpr::Const(_) | CExpr::Slot(_)) && matches!(**a, CExpr::Const(_) | CExpr::Slot(_)) => {
+                // A constant or variable on the left of a computed right operand: compute the
+                // right one, then apply the left without a stack round trip (`a + b` and
+                // `b + a` are the same IEEE operation, as are the products).
+                let fused = match (&**a, op) {
+                    (CExpr::Const(c), BinaryOp::Add) => Some(Op::AddC(*c)),
+                    (CExpr::Const(c), BinaryOp::Mul) => Some(Op::MulC(*c)),
+                    (CExpr::Const(c), BinaryOp::Sub) => Some(Op::RSubC(*c)),
+                    (CExpr::Const(c), BinaryOp::Div) => Some(Op::RDivC(*c)),
+                    (CExpr::Slot(k), BinaryOp::Add) => Some(Op::AddS(*k)),
+                    (CExpr::Slot(k), BinaryOp::Mul) => Some(Op::MulS(*k)),
+                    (CExpr::Slot(k), BinaryOp::Sub) => Some(Op::RSubS(*k)),
+                    (CExpr::Slot(k), BinaryOp::Div) => Some(Op::RDivS(*k)),
+                    _ => None,
+                };
+                match fused {
+                    Some(f) => {
+                        self.emit(b);
+                        self.ops.push(f);
+                    }
+                    None => {
+                        self.emit(a);
+                        let right = self.ops.len();
+                        self.emit(b);
+                        self.push_bin(*op, right);
+                    }
+                }
             }
             CExpr::Bin(op, a, b) => {
                 self.emit(a);
