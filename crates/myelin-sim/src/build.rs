@@ -111,7 +111,7 @@ pub struct Simulation<'m> {
     receivers: FxHashMap<(u32, usize, &'m str), Vec<u32>>,
     pub(crate) merged: FxHashMap<u32, u32>,
     /// Event handlers applied as plain additions (see `Plan::increments`), set when running.
-    pub(crate) increments: FxHashMap<(u32, u32), Box<[(u32, f64)]>>,
+    pub(crate) increments: crate::plan::Increments,
     /// Per type id: the type with its ancestors.
     scopes: Vec<std::rc::Rc<TypeScope<'m>>>,
     /// Per component (by address): its instances' starting values, which depend on the

@@ -49,6 +49,9 @@ pub(crate) enum Op {
     Store(u32),
 }
 
+/// A derived variable for [`Program::block`]: its slot and its `(condition, value)` cases.
+pub(crate) type BlockItem<'a> = (u32, Vec<(Option<&'a CExpr>, &'a CExpr)>);
+
 /// Deepest stack the fast evaluator handles (deeper programs use the tree walk).
 const DEPTH: usize = 24;
 
@@ -208,7 +211,7 @@ impl Program {
     /// case is `(condition, value)`, the first whose condition is missing or true giving the
     /// value (NaN when none does), stored into `slot` before the next is computed. The same
     /// operations, in the same order, as evaluating each expression by itself.
-    pub(crate) fn block(items: &[(u32, Vec<(Option<&CExpr>, &CExpr)>)]) -> Program {
+    pub(crate) fn block(items: &[BlockItem<'_>]) -> Program {
         let mut p = Program::default();
         for (slot, cases) in items {
             match cases.as_slice() {

@@ -68,6 +68,12 @@ pub(crate) struct SelectPlan {
     pub(crate) at: Vec<(usize, bool)>,
 }
 
+/// Event handlers that only add fixed amounts: (instance, in port) → (slot, amount)s.
+pub(crate) type Increments = FxHashMap<(u32, u32), Box<[(u32, f64)]>>;
+
+/// A derived variable's case: (condition, value); no condition is the default.
+type Case = (Option<CExpr>, CExpr);
+
 /// One entry of a step's schedule.
 #[derive(Debug, Clone)]
 pub(crate) enum Step {
@@ -398,7 +404,7 @@ impl Plan {
     /// Event handlers that only add a fixed amount to state variables (a synapse's
     /// `g = g + weight * gbase`), per (instance, in port): (slot, amount), applied without
     /// interpreting the handler. Instances with regimes are left out.
-    pub(crate) fn increments(&self, sim: &Simulation<'_>) -> FxHashMap<(u32, u32), Box<[(u32, f64)]>> {
+    pub(crate) fn increments(&self, sim: &Simulation<'_>) -> Increments {
         let mut out = FxHashMap::default();
         for (i, inst) in sim.insts.iter().enumerate() {
             let t = &sim.types[inst.ty as usize];
@@ -454,7 +460,7 @@ impl Plan {
 /// evaluator; with `known`, specialized to those slot values (see [`CExpr::specialize`]).
 fn block_of(t: &CType, derived: &[u32], known: Option<&dyn Fn(u32) -> Option<f64>>) -> Option<Rc<Program>> {
     let sp = |e: &CExpr| known.map_or_else(|| e.clone(), |k| e.specialize(k));
-    let mut items: Vec<(u32, Vec<(Option<CExpr>, CExpr)>)> = vec![];
+    let mut items: Vec<(u32, Vec<Case>)> = vec![];
     for &d in derived {
         match &t.derived[d as usize] {
             Derive::Expr(slot, e) => items.push((*slot, vec![(None, sp(&e.tree))])),
@@ -465,7 +471,7 @@ fn block_of(t: &CType, derived: &[u32], known: Option<&dyn Fn(u32) -> Option<f64
     if items.is_empty() {
         return None;
     }
-    let items: Vec<(u32, Vec<(Option<&CExpr>, &CExpr)>)> = items.iter().map(|(s, cases)| (*s, cases.iter().map(|(c, v)| (c.as_ref(), v)).collect())).collect();
+    let items: Vec<crate::bytecode::BlockItem<'_>> = items.iter().map(|(s, cases)| (*s, cases.iter().map(|(c, v)| (c.as_ref(), v)).collect())).collect();
     let p = Program::block(&items);
     p.fits().then(|| Rc::new(p))
 }

@@ -33,6 +33,16 @@ pub trait Sink {
     fn progress(&mut self, _done: u64, _total: u64) {}
 }
 
+/// A `select`'s values folded as its `reduce` says (without one, the first value; 0 if none).
+fn reduce(how: Option<Reduce>, values: impl Iterator<Item = f64>) -> f64 {
+    let mut values = values;
+    match how {
+        Some(Reduce::Add) => values.sum(),
+        Some(Reduce::Multiply) => values.product(),
+        None => values.next().unwrap_or(0.0),
+    }
+}
+
 /// A batch step: its kernel, its members and how their variables are stored.
 #[derive(Clone, Copy)]
 struct Batch<'a> {
@@ -82,15 +92,9 @@ impl Inputs {
         for &(dst, src, shadow) in &self.pulls {
             vals[dst] = if shadow { shadows[src] } else { vals[src] };
         }
-        for (dst, reduce, range) in &self.selects {
+        for (dst, how, range) in &self.selects {
             let values = self.sources[range.clone()].iter().map(|&(at, shadow)| if shadow { shadows[at] } else { vals[at] });
-            // The same folds as `Simulation::select_values`.
-            let v = match reduce {
-                Some(Reduce::Add) => values.sum(),
-                Some(Reduce::Multiply) => values.product(),
-                None => values.into_iter().next().unwrap_or(0.0),
-            };
-            vals[*dst] = v;
+            vals[*dst] = reduce(*how, values);
         }
     }
 }
@@ -446,12 +450,7 @@ impl Simulation<'_> {
     fn select_values(&mut self, i: u32, selects: &[crate::plan::SelectPlan]) {
         for sel in selects {
             let vals = sel.at.iter().map(|&(at, shadow)| if shadow { self.shadows[at] } else { self.vals[at] });
-            // The same folds as `derive_one`.
-            let v = match sel.reduce {
-                Some(Reduce::Add) => vals.sum(),
-                Some(Reduce::Multiply) => vals.product(),
-                None => vals.into_iter().next().unwrap_or(0.0),
-            };
+            let v = reduce(sel.reduce, vals);
             self.vals[self.insts[i as usize].at(sel.slot as usize)] = v;
         }
     }
@@ -484,13 +483,8 @@ impl Simulation<'_> {
             }
             Derive::Select(slot, k) => {
                 let links = &self.insts[i as usize].select_links[*k];
-                let reduce = self.types[ty].selects[*k].reduce;
-                let vals = links.iter().map(|&(j, s)| self.seen(j, s));
-                let v = match reduce {
-                    Some(Reduce::Add) => vals.sum(),
-                    Some(Reduce::Multiply) => vals.product(),
-                    None => vals.into_iter().next().unwrap_or(0.0),
-                };
+                let how = self.types[ty].selects[*k].reduce;
+                let v = reduce(how, links.iter().map(|&(j, s)| self.seen(j, s)));
                 (*slot, v)
             }
         };

@@ -1743,8 +1743,11 @@ struct NetPlan {
     inputs: Vec<String>,
 }
 
-/// TVB's standard coupling functions, from their definitions: name, parameters, pre, post.
-const BUILTIN_COUPLINGS: &[(&str, &[(&str, f64)], &str, &str)] = &[
+/// A built-in coupling: name, parameters with their defaults, pre, post.
+type BuiltinCoupling = (&'static str, &'static [(&'static str, f64)], &'static str, &'static str);
+
+/// TVB's standard coupling functions, from their definitions.
+const BUILTIN_COUPLINGS: &[BuiltinCoupling] = &[
     ("Linear", &[("a", 0.00390625), ("b", 0.0)], "x_j", "a*gx + b"),
     ("Scaling", &[("a", 1.0)], "x_j", "a*gx"),
     ("Difference", &[("a", 0.1)], "x_j - x_i", "a*gx"),
