@@ -53,7 +53,16 @@ pub(crate) enum Op {
 pub(crate) type BlockItem<'a> = (u32, Vec<(Option<&'a CExpr>, &'a CExpr)>);
 
 /// Deepest stack the fast evaluator handles (deeper programs use the tree walk).
-const DEPTH: usize = 24;
+const DEPTH: usize = 32;
+const _: () = assert!(DEPTH.is_power_of_two());
+
+/// A stack position, reduced modulo [`DEPTH`] (a power of two): programs that fit never reach
+/// it, and the reduction lets the compiler drop the bounds check on every push and pop.
+macro_rules! at {
+    ($sp:expr) => {
+        ($sp) % DEPTH
+    };
+}
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Program {
@@ -107,12 +116,12 @@ macro_rules! interpret {
                 pc += 1;
                 match *op {
                     Op::Const(x) => {
-                        st[sp] = acc;
+                        st[at!(sp)] = acc;
                         sp += 1;
                         acc = x;
                     }
                     Op::Slot(k) => {
-                        st[sp] = acc;
+                        st[at!(sp)] = acc;
                         sp += 1;
                         acc = $v[k as usize];
                     }
@@ -132,23 +141,23 @@ macro_rules! interpret {
                     Op::BinC(op, c) => acc = myelin_expr::apply_binary(op, acc, c),
                     Op::Add => {
                         sp -= 1;
-                        acc += st[sp];
+                        acc += st[at!(sp)];
                     }
                     Op::Sub => {
                         sp -= 1;
-                        acc = st[sp] - acc;
+                        acc = st[at!(sp)] - acc;
                     }
                     Op::Mul => {
                         sp -= 1;
-                        acc *= st[sp];
+                        acc *= st[at!(sp)];
                     }
                     Op::Div => {
                         sp -= 1;
-                        acc = st[sp] / acc;
+                        acc = st[at!(sp)] / acc;
                     }
                     Op::Bin(op) => {
                         sp -= 1;
-                        acc = myelin_expr::apply_binary(op, st[sp], acc);
+                        acc = myelin_expr::apply_binary(op, st[at!(sp)], acc);
                     }
                     Op::Neg => acc = -acc,
                     Op::Not => acc = if truth(acc) { 0.0 } else { 1.0 },
@@ -160,7 +169,7 @@ macro_rules! interpret {
                         let n = n as usize;
                         let mut args = [0.0f64; 8];
                         if n == 0 {
-                            st[sp] = acc;
+                            st[at!(sp)] = acc;
                             sp += 1;
                             acc = myelin_expr::apply_func(&$self.others[f], &[]);
                         } else if n <= args.len() {
@@ -180,7 +189,7 @@ macro_rules! interpret {
                     Op::JumpIfFalse(target) => {
                         let x = acc;
                         sp -= 1;
-                        acc = st[sp];
+                        acc = st[at!(sp)];
                         if !truth(x) {
                             pc = target as usize;
                         }
@@ -191,7 +200,7 @@ macro_rules! interpret {
                         let $x = acc;
                         $store
                         sp -= 1;
-                        acc = st[sp];
+                        acc = st[at!(sp)];
                     }
                 }
             }

@@ -538,7 +538,9 @@ impl Simulation<'_> {
                 self.vals[self.insts[i as usize].at(*slot as usize)] += dt * buf[k];
             }
         }
-        self.fire_conditions(i, ty, 0, t, queue, sink);
+        if !self.types[ty].body.conditions.is_empty() {
+            self.fire_conditions(i, ty, 0, t, queue, sink);
+        }
         self.sync_exposures(i, &p.exposed);
         // The active regime: its derivatives one after the other, then its conditions.
         if let Some(r) = self.insts[i as usize].regime {

@@ -337,17 +337,32 @@ struct FileSink {
     progress: Option<indicatif::ProgressBar>,
 }
 
+/// One output row as jLEMS writes it: time, then the values, tab-separated.
+fn format_row(line: &mut Vec<u8>, t: f64, values: &[f64]) {
+    push_java_float(line, t);
+    line.push(b'\t');
+    for v in values {
+        push_java_float(line, *v);
+        line.push(b'\t');
+    }
+    line.push(b'\n');
+}
+
+impl FileSink {
+    /// Rows already formatted (by the engine's thread, see [`ThreadedSink::flush`]).
+    fn text(&mut self, file: usize, bytes: &[u8]) {
+        let out = &mut self.data[file];
+        out.buf.extend_from_slice(bytes);
+        if let Err(e) = out.write_if_full() {
+            self.error.get_or_insert(e);
+        }
+    }
+}
+
 impl Sink for FileSink {
     fn row(&mut self, file: usize, t: f64, values: &[f64]) {
         let out = &mut self.data[file];
-        let line = &mut out.buf;
-        push_java_float(line, t);
-        line.push(b'\t');
-        for v in values {
-            push_java_float(line, *v);
-            line.push(b'\t');
-        }
-        line.push(b'\n');
+        format_row(&mut out.buf, t, values);
         if let Err(e) = out.write_if_full() {
             self.error.get_or_insert(e);
         }
@@ -385,6 +400,8 @@ const BATCH_ROWS: usize = 2048;
 enum Batch {
     /// Rows of one output file: `width` numbers each (time first).
     Rows { file: usize, width: usize, data: Vec<f64> },
+    /// Rows of one output file, already formatted.
+    Text { file: usize, bytes: Vec<u8> },
     Event { file: usize, t: f64, id: usize },
 }
 
@@ -410,6 +427,7 @@ impl ThreadedSink {
                             files.row(file, row[0], &row[1..]);
                         }
                     }
+                    Batch::Text { file, bytes } => files.text(file, &bytes),
                     Batch::Event { file, t, id } => files.event(file, t, id),
                 }
             }
@@ -421,8 +439,17 @@ impl ThreadedSink {
     fn flush(&mut self, file: usize) {
         let data = std::mem::take(&mut self.pending[file]);
         if let (false, Some(tx)) = (data.is_empty(), &self.tx) {
-            // A send fails only if the thread is gone; `finish` then reports it.
-            let _ = tx.send(Batch::Rows { file, width: self.widths[file], data });
+            // When the formatting thread is behind, this thread formats the batch itself
+            // (order is kept: the channel delivers in order). A send fails only if the thread
+            // is gone; `finish` then reports it.
+            let width = self.widths[file];
+            if let Err(std::sync::mpsc::TrySendError::Full(Batch::Rows { data, .. })) = tx.try_send(Batch::Rows { file, width, data }) {
+                let mut bytes = Vec::with_capacity(data.len() * 12);
+                for row in data.chunks(width) {
+                    format_row(&mut bytes, row[0], &row[1..]);
+                }
+                let _ = tx.send(Batch::Text { file, bytes });
+            }
         }
     }
 
