@@ -395,7 +395,7 @@ impl Sink for FileSink {
 
 
 /// Rows sent to the formatting thread at a time.
-const BATCH_ROWS: usize = 2048;
+const BATCH_ROWS: usize = 1024;
 
 enum Batch {
     /// Rows of one output file: `width` numbers each (time first).
@@ -418,7 +418,7 @@ struct ThreadedSink {
 impl ThreadedSink {
     fn start(mut files: FileSink) -> Self {
         let n = files.data.len();
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(8);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(4);
         let handle = std::thread::spawn(move || {
             for batch in rx {
                 match batch {
