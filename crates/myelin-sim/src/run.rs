@@ -186,7 +186,8 @@ impl Simulation<'_> {
         plan.locate(self);
         self.increments = plan.increments(self);
         self.initialize(&plan.full);
-        self.record(sink, t);
+        let places = self.column_places();
+        self.record(&places, sink, t);
         t += dt;
         // Full steps until the static slots have settled (see `crate::plan`), then fast ones.
         let mut frozen = false;
@@ -235,7 +236,7 @@ impl Simulation<'_> {
                 frozen = after == before;
                 std::mem::swap(&mut before, &mut after);
             }
-            self.record(sink, t);
+            self.record(&places, sink, t);
             if step % 1000 == 0 {
                 sink.progress(step, n);
             }
@@ -314,11 +315,28 @@ impl Simulation<'_> {
         }
     }
 
-    fn record(&mut self, sink: &mut dyn Sink, t: f64) {
+    /// Where each recorded column's value lies once packed: (place, through the snapshot,
+    /// scale).
+    fn column_places(&self) -> Vec<Vec<(usize, bool, f64)>> {
+        self.columns
+            .iter()
+            .map(|cols| {
+                cols.iter()
+                    .map(|&(i, s, scale)| {
+                        let inst = &self.insts[i as usize];
+                        (inst.at(s as usize), self.types[inst.ty as usize].exposed_mask[s as usize], scale)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// One row per output file: each column as others see it (see [`Self::seen`]), scaled.
+    fn record(&mut self, places: &[Vec<(usize, bool, f64)>], sink: &mut dyn Sink, t: f64) {
         let mut values = std::mem::take(&mut self.row);
-        for (k, cols) in self.columns.iter().enumerate() {
+        for (k, cols) in places.iter().enumerate() {
             values.clear();
-            values.extend(cols.iter().map(|&(i, s, scale)| self.seen(i, s) / scale));
+            values.extend(cols.iter().map(|&(at, shadow, scale)| if shadow { self.shadows[at] } else { self.vals[at] } / scale));
             sink.row(k, t, &values);
         }
         self.row = values;
