@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Benchmark `myelin run` against jNeuroML, EDEN and tvbo's JAX backend: whole-process wall time
-and peak RSS.
+"""Benchmark `myelin run` against jNeuroML, EDEN, tvbo's JAX backend and Brian2: whole-process
+wall time and peak RSS.
 
 Usage (from anywhere; stdlib only, any Python >= 3.9, e.g. the cache venv's or the system's):
 
     python3 scripts/bench-run.py [--quick] [--cases ex5,ex15,jansenrit,small,big] [--timeout S]
-                                 [--json results.json] [--tools myelin,jnml,eden,jax]
-                                 [--myelin PATH]
+                                 [--json results.json] [--tools myelin,jnml,eden,jax,brian2]
+                                 [--myelin PATH] [--brian2-device cpp_standalone|runtime]
 
 What it does:
 
@@ -18,7 +18,8 @@ What it does:
    if that code links libc/libm, so a `gcc` wrapper first on EDEN's PATH links it without them).
    For tvbo's JAX backend (jansenrit only) a third venv, $CACHE/venv-tvbo, gets `tvbo==0.5.3`
    (the wheel in $CACHE/wheels when fetch-reference.sh put it there, else PyPI) and with it the
-   jax/jaxlib it requires (CPU).
+   jax/jaxlib it requires (CPU).  For Brian2 a fourth, $CACHE/venv-brian2, gets `brian2==2.9.0`
+   and `numpy<2.4` from PyPI (brian2 2.9.0 does not import with numpy 2.4).
 2. Generates (once per parameter set; reused afterwards) the NeuroML getting-started network
    with libNeuroML/pyNeuroML in the cache venv, under $CACHE/bench/ (never in the repository):
    two populations of izhikevich2007Cell RS cells (N/2 each, the guide's parameters), one
@@ -46,10 +47,20 @@ What it does:
             trajectory in memory).  After the timed runs, once: the same generated kernel called
             repeatedly (first call = compile + run, later calls = run only; an information line),
             and its trajectory compared with myelin's output of the model.
-     small  generated network, small size   myelin, jNeuroML and EDEN (`eden nml F`)
-     big    generated network, big size     myelin, EDEN, then jNeuroML; once each, no warm-up
+     small  generated network, small size   myelin, jNeuroML, EDEN (`eden nml F`) and Brian2
+     big    generated network, big size     myelin, EDEN, Brian2, then jNeuroML; once each, no
+            warm-up
+   Brian2 runs as `<venv-brian2 python> bench-run.py _brian2 F` (brian2_main): a whole process
+   that reads F and the .net.nml it includes (populations, izhikevich2007Cell, expOneSynapse,
+   every <connection>, each cell's pulseGenerator), builds the same network in Brian2 (forward
+   Euler at F's step, float64), runs it with the cpp_standalone device (code generation, a fresh
+   C++ build with Brian2's default flags, then the binary; --brian2-device runtime: Brian2's
+   runtime target instead) and writes the spikes into F's ID_TIME event files.  Its own timer is
+   the generated binary's simulation loop.  One difference from jLEMS: a zero-delay synaptic
+   event reaches the postsynaptic cell one step (dt) later in Brian2 (see brian2_main).
    jNeuroML runs as `java -Xmx4G -jar jNeuroML.jar F -nogui` (what the `jnml` script does);
-   EDEN with OMP_NUM_THREADS=1 (--eden-threads): every tool single-threaded in its stepping
+   EDEN with OMP_NUM_THREADS=1 (--eden-threads), Brian2's standalone binary without OpenMP
+   (its default; its build runs `make -j`): every tool single-threaded in its stepping
    (myelin formats its output on a second thread; tvbo's JAX runs with XLA's CPU defaults, its
    time loop a sequential lax.scan).
 4. Measurement as in bench-validate.py (scripts/benchlib.py): wall time around the process,
@@ -61,11 +72,11 @@ What it does:
 5. Checks: every run exits 0; on ex5/ex15 and wherever both finish on a network, myelin and
    jNeuroML create the same set of files; on the networks, the spike count of each population
    (lines of its event file) is recorded for every tool, and myelin's must agree with
-   jNeuroML's within 1% (where jNeuroML finished).  EDEN computes in float32, so its counts
-   are reported beside them but not gated.  On jansenrit, tvbo's JAX trajectory must agree with
-   myelin's output file within 1e-5 of each variable's range (it does to ~1e-7: both are float64
-   Euler; the file holds float32 text).  Any failed check is reported loudly and the script
-   exits 1 after finishing the other cases.
+   jNeuroML's within 1% (where jNeuroML finished).  EDEN computes in float32 and Brian2 delivers
+   zero-delay events a step later, so their counts are reported beside them but not gated.
+   On jansenrit, tvbo's JAX trajectory must agree with myelin's output file within 1e-5 of each
+   variable's range (it does to ~1e-7: both are float64 Euler; the file holds float32 text).
+   Any failed check is reported loudly and the script exits 1 after finishing the other cases.
 6. Prints a table (case, tool, runs, exit, median wall, CPU, peak RSS, the tool's own timer,
    peer/myelin ratios of wall time and peak RSS, spike counts) and, with --json, writes all
    raw numbers, the workloads and the environment to a JSON file.
@@ -392,6 +403,267 @@ def ensure_tvbo(cache: Path) -> tuple[Path | None, str]:
     return py, f"tvbo {TVBO_VERSION}, jax {v} (CPU) in {venv}"
 
 
+# Brian2 (for the small and big networks).  The driver below runs inside $CACHE/venv-brian2
+# (brian2 2.9.0 from PyPI with a numpy below 2.4: brian2 2.9.0 does not import with numpy 2.4);
+# the main process calls this same file as `<venv python> bench-run.py _brian2 LEMS_x.xml`.
+BRIAN2_VERSION = "2.9.0"
+BRIAN2_PIP = (f"brian2=={BRIAN2_VERSION}", "numpy<2.4")
+
+# NeuroML unit symbols as the generator writes them -> SI factor.
+NML_UNITS = {"": 1.0, "V": 1.0, "mV": 1e-3, "s": 1.0, "ms": 1e-3, "F": 1.0, "uF": 1e-6,
+             "nF": 1e-9, "pF": 1e-12, "S": 1.0, "mS": 1e-3, "uS": 1e-6, "nS": 1e-9, "pS": 1e-12,
+             "A": 1.0, "mA": 1e-3, "uA": 1e-6, "nA": 1e-9, "pA": 1e-12, "per_s": 1.0,
+             "per_ms": 1e3, "S_per_V": 1.0, "nS_per_mV": 1e-6}
+
+
+def nml_si(text: str) -> float:
+    """A NeuroML quantity ("0.7nS_per_mV", "0.105236 nA") in SI units."""
+    m = re.fullmatch(r"\s*([-+]?[\d.]+(?:[eE][-+]?\d+)?)\s*([A-Za-z_]*)\s*", text)
+    if not m or m.group(2) not in NML_UNITS:
+        raise SystemExit(f"cannot convert the NeuroML quantity {text!r} (unit not known here)")
+    return float(m.group(1)) * NML_UNITS[m.group(2)]
+
+
+def read_lems_network(lems: Path) -> dict:
+    """Everything the Brian2 driver needs from the LEMS file and the .net.nml it includes
+    (stdlib xml.etree; only what bench-run.py's generator writes is accepted, anything else
+    stops with a message rather than being simulated differently)."""
+    import xml.etree.ElementTree as ET
+
+    def tag(e) -> str:
+        return e.tag.rsplit("}", 1)[-1]
+
+    def cell_ref(ref: str) -> tuple[str, int]:
+        # "../IzPop0[3]", "IzPop0[3]", "../IzPop0/3/iz2007RS0"
+        m = re.fullmatch(r"(?:\.\./)?(\w+)(?:\[(\d+)\]|/(\d+)(?:/\w+)?)", ref.strip())
+        if not m:
+            raise SystemExit(f"cannot read the cell reference {ref!r}")
+        return m.group(1), int(m.group(2) or m.group(3))
+
+    root = ET.parse(lems).getroot()
+    sim = next(e for e in root.iter() if tag(e) == "Simulation")
+    nml = [e.get("file") for e in root.iter() if tag(e) == "Include"
+           and e.get("file", "").endswith(".nml")]
+    if len(nml) != 1:
+        raise SystemExit(f"{lems}: expected one included .nml file, found {nml}")
+    outputs = []
+    for f in (e for e in sim.iter() if tag(e) == "EventOutputFile"):
+        if f.get("format", "ID_TIME") != "ID_TIME":
+            raise SystemExit(f"{lems}: only ID_TIME event files are written here")
+        sels = [(int(s.get("id")), *cell_ref(s.get("select"))) for s in f
+                if tag(s) == "EventSelection" and s.get("eventPort", "spike") == "spike"]
+        outputs.append({"file": f.get("fileName"), "selections": sels})
+
+    net_root = ET.parse(lems.parent / nml[0]).getroot()
+    cells, syns, pulses = {}, {}, {}
+    for e in net_root:
+        if tag(e) == "izhikevich2007Cell":
+            cells[e.get("id")] = {k: nml_si(e.get(k)) for k in
+                                  ("C", "v0", "k", "vr", "vt", "vpeak", "a", "b", "c", "d")}
+        elif tag(e) == "expOneSynapse":
+            syns[e.get("id")] = {k: nml_si(e.get(k)) for k in ("gbase", "erev", "tauDecay")}
+        elif tag(e) == "pulseGenerator":
+            pulses[e.get("id")] = {k: nml_si(e.get(k)) for k in ("delay", "duration",
+                                                                   "amplitude")}
+        elif tag(e) not in ("network", "notes", "annotation", "include"):
+            raise SystemExit(f"{nml[0]}: <{tag(e)}> is not handled by the Brian2 driver")
+    net = next(e for e in net_root if tag(e) == "network" and e.get("id") == sim.get("target"))
+    pops, projs, inputs = {}, [], []
+    for e in net:
+        t = tag(e)
+        if t == "population":
+            if e.get("component") not in cells:
+                raise SystemExit(f"population {e.get('id')}: only izhikevich2007Cell is handled")
+            pops[e.get("id")] = {"size": int(e.get("size")), "cell": e.get("component")}
+        elif t == "projection":
+            if e.get("synapse") not in syns:
+                raise SystemExit(f"projection {e.get('id')}: only expOneSynapse is handled")
+            pairs = []
+            for c in e:
+                if tag(c) == "connection":
+                    p0, i = cell_ref(c.get("preCellId"))
+                    p1, j = cell_ref(c.get("postCellId"))
+                    if (p0, p1) != (e.get("presynapticPopulation"),
+                                    e.get("postsynapticPopulation")):
+                        raise SystemExit(f"connection {c.get('id')} leaves its projection")
+                    pairs.append((i, j))
+                elif tag(c) not in ("notes", "annotation"):
+                    raise SystemExit(f"projection {e.get('id')}: <{tag(c)}> is not handled")
+            projs.append({"pre": e.get("presynapticPopulation"),
+                          "post": e.get("postsynapticPopulation"), "synapse": e.get("synapse"),
+                          "pairs": pairs})
+        elif t == "explicitInput":
+            inputs.append((e.get("input"), *cell_ref(e.get("target"))))
+        elif t == "inputList":
+            for i in e:
+                if tag(i) == "input":
+                    inputs.append((e.get("component"), *cell_ref(i.get("target"))))
+        elif t not in ("notes", "annotation", "property"):
+            raise SystemExit(f"network {net.get('id')}: <{t}> is not handled by the Brian2 "
+                             "driver")
+    for name, _, _ in inputs:
+        if name not in pulses:
+            raise SystemExit(f"input {name}: only pulseGenerator is handled")
+    return {"dt": nml_si(sim.get("step")), "duration": nml_si(sim.get("length")),
+            "nml": nml[0], "cells": cells, "synapses": syns, "pulses": pulses,
+            "populations": pops, "projections": projs, "inputs": inputs, "outputs": outputs}
+
+
+def brian2_main(argv: list[str]) -> None:
+    """Simulate a generated getting-started network (LEMS file + .net.nml) in Brian2.
+
+    The model is read from the files (read_lems_network), not restated: per population one
+    NeuronGroup of NeuroML's izhikevich2007Cell,
+        C dv/dt = k (v - vr)(v - vt) - u + I_syn + I_ext,   du/dt = a (b (v - vr) - u),
+        v > vpeak (tested after the update): v = c, u = u + d, spike;
+    per (post population, expOneSynapse) one summed conductance g, dg/dt = -g / tauDecay,
+    I_syn = g (erev - v), raised by gbase (weight 1) on every presynaptic spike of a
+    <connection> (the synapses are identical and linear, so the sum over a cell's synapses is
+    one variable, as in myelin's merged instances); I_ext = the amplitude of the cell's
+    pulseGenerator while delay <= t < delay + duration; v = v0, u = 0, g = 0 at t = 0.  Forward
+    Euler (method="euler") at the LEMS file's step for its length.  Spikes go, one ID_TIME file
+    per EventOutputFile (time in s, the step's end as jLEMS writes it), to the names the LEMS
+    file gives, so the harness counts them as it does for the other tools.
+
+    Differences from jLEMS, all at the level of one step: Brian2 applies a zero-delay on_pre in
+    the "synapses" slot of the step in which the presynaptic cell fired (after every group's
+    state update), so the postsynaptic cell feels the conductance from the next step's update
+    on; jLEMS delivers the event at once, before the postsynaptic cell (stepped after the
+    presynaptic population) updates in the same step.  The pulse is switched on Brian2's step
+    start time t.  Brian2's C++ is compiled with its default flags (-O3 -ffast-math
+    -march=native), float64.
+
+    --device cpp_standalone (default): code generation, the C++ build (in ./brian2_standalone
+    of the run directory, fresh each run) and the generated binary's run all happen inside
+    net.run(); the binary's own simulation time (device._last_run_time) is printed as
+    "simulation loop X s", the harness's own timer.  --device runtime: Brian2's runtime
+    target (prefs.codegen.target as Brian2 picks it); there the own timer is the run() call."""
+    import time
+    t0 = time.perf_counter()
+    ap = argparse.ArgumentParser(prog="bench-run.py _brian2")
+    ap.add_argument("lems", type=Path)
+    ap.add_argument("--device", choices=["cpp_standalone", "runtime"], default="cpp_standalone")
+    a = ap.parse_args(argv)
+    model = read_lems_network(a.lems)
+    import numpy as np
+    import brian2 as b2
+    t_import = time.perf_counter() - t0
+    build_dir = Path.cwd() / "brian2_standalone"
+    if a.device == "cpp_standalone":
+        b2.set_device("cpp_standalone", directory=str(build_dir), build_on_run=True)
+    b2.defaultclock.dt = model["dt"] * b2.second
+
+    t1 = time.perf_counter()
+    groups, objects = {}, []
+    for pop, pinfo in model["populations"].items():
+        cell = model["cells"][pinfo["cell"]]
+        n = pinfo["size"]
+        syn_types = sorted({p["synapse"] for p in model["projections"] if p["post"] == pop})
+        ns = {"iz_C": cell["C"] * b2.farad, "iz_k": cell["k"] * b2.siemens / b2.volt,
+              "iz_vr": cell["vr"] * b2.volt, "iz_vt": cell["vt"] * b2.volt,
+              "iz_vpeak": cell["vpeak"] * b2.volt, "iz_a": cell["a"] / b2.second,
+              "iz_b": cell["b"] * b2.siemens, "iz_c": cell["c"] * b2.volt,
+              "iz_d": cell["d"] * b2.amp}
+        eqs = ["dv/dt = (iz_k*(v - iz_vr)*(v - iz_vt) - u + I_syn + I_ext) / iz_C : volt",
+               "du/dt = iz_a*(iz_b*(v - iz_vr) - u) : amp"]
+        terms = []
+        for s, name in enumerate(syn_types):
+            syn = model["synapses"][name]
+            ns[f"erev_{s}"] = syn["erev"] * b2.volt
+            ns[f"tau_{s}"] = syn["tauDecay"] * b2.second
+            eqs.append(f"dg_{s}/dt = -g_{s} / tau_{s} : siemens")
+            terms.append(f"g_{s}*(erev_{s} - v)")
+        eqs.append(f"I_syn = {' + '.join(terms) or '0*amp'} : amp")
+        eqs += ["I_ext = I_amp*int(t >= t_del)*int(t < t_del + t_dur) : amp",
+                "I_amp : amp (constant)", "t_del : second (constant)",
+                "t_dur : second (constant)"]
+        g = b2.NeuronGroup(n, "\n".join(eqs), threshold="v > iz_vpeak",
+                           reset="v = iz_c\nu = u + iz_d", method="euler", namespace=ns,
+                           name=f"pop_{pop}")
+        g.v = cell["v0"] * b2.volt
+        g.u = 0 * b2.amp
+        i_amp, dly, dur = np.zeros(n), np.zeros(n), np.zeros(n)
+        have = np.zeros(n, dtype=bool)
+        for pg, p, i in model["inputs"]:
+            if p != pop:
+                continue
+            q = model["pulses"][pg]
+            if have[i] and (dly[i], dur[i]) != (q["delay"], q["duration"]):
+                raise SystemExit(f"{pop}[{i}]: pulses with different timing are not handled")
+            i_amp[i] += q["amplitude"]
+            dly[i], dur[i], have[i] = q["delay"], q["duration"], True
+        g.I_amp = i_amp * b2.amp
+        g.t_del = dly * b2.second
+        g.t_dur = dur * b2.second
+        groups[pop] = (g, syn_types)
+        objects.append(g)
+    for k, p in enumerate(model["projections"]):
+        post, syn_types = groups[p["post"]]
+        s = syn_types.index(p["synapse"])
+        syn = b2.Synapses(groups[p["pre"]][0], post, on_pre=f"g_{s}_post += gbase",
+                          namespace={"gbase": model["synapses"][p["synapse"]]["gbase"]
+                                     * b2.siemens}, name=f"proj_{k}")
+        if p["pairs"]:
+            pairs = np.array(p["pairs"], dtype=np.int32)
+            syn.connect(i=pairs[:, 0], j=pairs[:, 1])
+        objects.append(syn)
+    monitors = {pop: b2.SpikeMonitor(g, name=f"spikes_{pop}") for pop, (g, _) in groups.items()}
+    net = b2.Network(objects, list(monitors.values()))
+    t_setup = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    net.run(model["duration"] * b2.second, namespace={})
+    t_run = time.perf_counter() - t2
+    sim_s = b2.device._last_run_time if a.device == "cpp_standalone" else t_run
+
+    counts = {}
+    spikes = {}
+    for pop, mon in monitors.items():
+        # Brian2 stamps a spike with its step's start time; jLEMS (and myelin) with the time at
+        # the step's end, when v has crossed: written here as jLEMS would.
+        spikes[pop] = (np.asarray(mon.i[:]), np.asarray(mon.t[:] / b2.second) + model["dt"])
+        counts[pop] = int(len(spikes[pop][0]))
+    for out in model["outputs"]:
+        rows = []
+        for sel_id, pop, i in out["selections"]:
+            ids, ts = spikes[pop]
+            rows += [(t, sel_id) for t in ts[ids == i]]
+        rows.sort()
+        with open(out["file"], "w") as f:
+            f.writelines(f"{sel_id}\t{t:.6g}\n" for t, sel_id in rows)
+    what = "code generation, C++ build, binary" if a.device == "cpp_standalone" else \
+        "code generation, simulation"
+    print(f"brian2 {b2.__version__}, numpy {np.__version__}, {a.device}: import "
+          f"{t_import:.3f} s, network {t_setup:.3f} s, run() {t_run:.3f} s ({what}); "
+          f"simulation loop {sim_s:.4f} s;"
+          f" {int(round(model['duration'] / model['dt']))} steps at {model['dt'] * 1e3:g} ms; "
+          "spikes " + ", ".join(f"{p} {n}" for p, n in counts.items()))
+
+
+def ensure_brian2(cache: Path) -> tuple[Path | None, str]:
+    """(python of $CACHE/venv-brian2 with brian2, note), or (None, why not)."""
+    venv = cache / "venv-brian2"
+    py = venv / "bin" / "python"
+    check = f"import sys, brian2; sys.exit(brian2.__version__ != '{BRIAN2_VERSION}')"
+    try:
+        if not py.exists():
+            print(f"== creating {venv} with {' '.join(BRIAN2_PIP)}", flush=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        if subprocess.run([str(py), "-c", check], capture_output=True).returncode != 0:
+            r = subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", *BRIAN2_PIP],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                return None, f"pip install {' '.join(BRIAN2_PIP)} failed: " \
+                             f"{r.stderr.strip()[-500:]}"
+            if subprocess.run([str(py), "-c", check], capture_output=True).returncode != 0:
+                return None, f"brian2 {BRIAN2_VERSION} does not import in {venv}"
+    except (OSError, subprocess.CalledProcessError) as e:
+        return None, f"cannot create {venv}: {e}"
+    v = subprocess.run([str(py), "-c", "import numpy; print(numpy.__version__)"],
+                       capture_output=True, text=True).stdout.strip()
+    return py, f"brian2 {BRIAN2_VERSION}, numpy {v} in {venv}"
+
+
 def snapshot(binary: Path, scratch: Path) -> tuple[Path, str]:
     """Copy the binary into scratch (a rebuild meanwhile cannot change what is measured)."""
     dst = scratch / "bin" / binary.name
@@ -409,6 +681,7 @@ OWN_TIMER = {  # each tool's own report of its simulation time (seconds), where 
     "jnml": r"Finished \d+ steps in ([\d.]+) seconds",
     "eden": r"Run: ([\d.]+)",
     "jax": r"run\(jax\) ([\d.]+) s",
+    "brian2": r"simulation loop ([\d.]+) s",
 }
 
 
@@ -537,9 +810,12 @@ def check_case(case: dict, res: dict, timeout: float) -> None:
     for t, s in tools.items():
         if "spikes" in s and s["all_ok"] and any(v is None for v in s["spikes"].values()):
             check(f"{t} wrote every spike file", False, str(s["spikes"]))
-    # EDEN (float32) beside the float64 tools: information only.
-    e = tools.get("eden")
-    if e and e["all_ok"] and "spikes" in e:
+    # EDEN (float32) and Brian2 (float64, zero-delay events felt one step later than in jLEMS)
+    # beside myelin and jNeuroML: information only.
+    for peer, label in (("eden", "EDEN"), ("brian2", "Brian2")):
+        e = tools.get(peer)
+        if not (e and e["all_ok"] and "spikes" in e):
+            continue
         for t in ("jnml", "myelin"):
             o = tools.get(t)
             if o and o["all_ok"] and "spikes" in o:
@@ -547,7 +823,7 @@ def check_case(case: dict, res: dict, timeout: float) -> None:
                     f"{pop} {ne} vs {no}" + (f" ({100.0 * (ne - no) / no:+.2f}%)" if no else "")
                     for pop, ne in e["spikes"].items()
                     for no in [o["spikes"].get(pop)] if ne is not None and no is not None)
-                check(f"spike counts EDEN vs {t} (information only)", None, diffs)
+                check(f"spike counts {label} vs {t} (information only)", None, diffs)
 
     res["ratios"] = {}
     if not m:
@@ -655,6 +931,8 @@ def main() -> None:
         return generate_main(sys.argv[2:])
     if len(sys.argv) > 1 and sys.argv[1] == "_tvbo_jax":
         return tvbo_jax_main(sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] == "_brian2":
+        return brian2_main(sys.argv[2:])
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -666,9 +944,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, help="uncounted warm-up runs per tool on ex5, ex15 and "
                     "small (default 1; 0 with --quick)")
     ap.add_argument("--quick", action="store_true", help="1 run per tool, no warm-up")
-    ap.add_argument("--tools", default="myelin,jnml,eden,jax", help="comma list of myelin,jnml,"
-                    "eden,jax (EDEN runs on the networks only; jax, tvbo's JAX backend, on "
-                    "jansenrit only)")
+    ap.add_argument("--tools", default="myelin,jnml,eden,jax,brian2", help="comma list of "
+                    "myelin,jnml,eden,jax,brian2 (EDEN and Brian2 run on the networks only; jax, "
+                    "tvbo's JAX backend, on jansenrit only)")
     ap.add_argument("--cases", default="ex5,ex15,jansenrit,small,big", help="comma list of "
                     "ex5,ex15,jansenrit,small,big (jansenrit: myelin's built-in JansenRit exported "
                     "to LEMS, 1 s at TVBO's step, run by both)")
@@ -689,6 +967,9 @@ def main() -> None:
     ap.add_argument("--regen", action="store_true", help="regenerate the networks even if cached")
     ap.add_argument("--jnml-xmx", default="4G", help="java -Xmx for jNeuroML (default 4G)")
     ap.add_argument("--eden-threads", type=int, default=1, help="OMP_NUM_THREADS for EDEN")
+    ap.add_argument("--brian2-device", choices=["cpp_standalone", "runtime"],
+                    default="cpp_standalone", help="Brian2's device (default cpp_standalone: "
+                    "generated C++, built in every run; runtime: Brian2's runtime target)")
     ap.add_argument("--rss-method", choices=["auto", "time", "wait4"], default="auto",
                     help="peak RSS from GNU time's %%M (auto: when present) or wait4's ru_maxrss")
     ap.add_argument("--keep", action="store_true", help="keep every run's directory")
@@ -696,8 +977,8 @@ def main() -> None:
 
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     cases_wanted = [c.strip() for c in args.cases.split(",") if c.strip()]
-    if not tools or set(tools) - {"myelin", "jnml", "eden", "jax"}:
-        ap.error("--tools takes myelin, jnml, eden and/or jax")
+    if not tools or set(tools) - {"myelin", "jnml", "eden", "jax", "brian2"}:
+        ap.error("--tools takes myelin, jnml, eden, jax and/or brian2")
     if not cases_wanted or set(cases_wanted) - {"ex5", "ex15", "jansenrit", "small", "big"}:
         ap.error("--cases takes ex5, ex15, jansenrit, small and/or big")
     sizes = {}
@@ -731,6 +1012,17 @@ def main() -> None:
         else:
             eden_env = {"OMP_NUM_THREADS": str(args.eden_threads),
                         "PATH": f"{shim}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+
+    brian2_py = None
+    brian2_note = "not requested"
+    if "brian2" in tools and {"small", "big"} & set(cases_wanted):
+        brian2_py, brian2_note = ensure_brian2(cache)
+        if brian2_py is None:
+            loud(f"Brian2 cannot be used: {brian2_note}")
+            tools.remove("brian2")
+            brian2_note = "UNAVAILABLE: " + brian2_note
+        else:
+            brian2_note += f", {args.brian2_device}"
 
     tvbo_py = None
     tvbo_note = "not requested"
@@ -816,8 +1108,11 @@ def main() -> None:
 
         cmds = {"myelin": ([myelin, "run", s["lems"], "-I", core], None),
                 "jnml": jv(s["lems"], "-nogui"),
-                "eden": ([eden, "nml", s["lems"]], eden_env)}
-        order = ("myelin", "jnml", "eden") if name == "small" else ("myelin", "eden", "jnml")
+                "eden": ([eden, "nml", s["lems"]], eden_env),
+                "brian2": ([brian2_py, Path(__file__).resolve(), "_brian2", s["lems"],
+                            "--device", args.brian2_device], None)}
+        order = ("myelin", "jnml", "eden", "brian2") if name == "small" else \
+            ("myelin", "eden", "brian2", "jnml")
         cases.append({"name": name, "file": wdir / s["lems"], "prepare": prep_net,
                       "spike_files": s["spike_files"], "may_time_out": name == "big",
                       "tools": [t for t in order if t in tools],
@@ -830,6 +1125,7 @@ def main() -> None:
     env["myelin_sha256"] = myelin_sha
     env["eden"] = eden_note
     env["tvbo_jax"] = tvbo_note
+    env["brian2"] = brian2_note
     rss_method = rss_method_available(args.rss_method)
     env["rss_method"] = rss_method
     env["spawn_overhead_s"] = spawn_overhead(rss_method)
@@ -845,7 +1141,7 @@ def main() -> None:
     print(f"== benchmarking {', '.join(c['name'] for c in cases)} "
           f"(runs {nruns}, warm-up {warmup}; big: 1 run; timeout {args.timeout:g}s; "
           f"{env['cpus']} CPUs, load {env['loadavg'][0]:.2f}; peak RSS via {rss_method}; "
-          f"EDEN: {eden_note}; tvbo JAX: {tvbo_note})", flush=True)
+          f"EDEN: {eden_note}; tvbo JAX: {tvbo_note}; Brian2: {brian2_note})", flush=True)
     results = []
     for c in cases:
         if c["tools"]:

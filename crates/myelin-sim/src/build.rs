@@ -98,6 +98,8 @@ pub struct Simulation<'m> {
     pub(crate) rng: JavaRandom,
     /// Scratch row for recording.
     pub(crate) row: Vec<f64>,
+    /// Scratch rates of one instance (see `advance`).
+    pub(crate) rate_buf: Vec<f64>,
     pub(crate) ids: FxHashMap<&'m str, &'m Component>,
     units: myelin_units::UnitTable,
     /// Whether identical linear synapses on one target share an instance (see [`crate::merge`]).
@@ -208,6 +210,7 @@ impl<'m> Simulation<'m> {
             event_taps: FxHashMap::default(),
             rng: JavaRandom::new(0),
             row: vec![],
+            rate_buf: vec![],
             ids,
             units,
             merge,

@@ -536,25 +536,21 @@ impl Simulation<'_> {
         if n_rates > 0 && self.spec.method != crate::Method::Euler {
             self.integrate_staged(p, i, t, dt);
         } else if n_rates > 0 {
-            let mut rates = [0.0f64; 32];
-            let mut big: Vec<f64> = vec![];
-            let buf: &mut [f64] = if n_rates <= 32 {
-                &mut rates[..n_rates]
-            } else {
-                big.resize(n_rates, 0.0);
-                &mut big
-            };
+            // All rates first (into a buffer kept between steps), then the update.
+            let mut buf = std::mem::take(&mut self.rate_buf);
+            buf.clear();
             let rates: &[(u32, crate::bytecode::Code)] = p.rates.as_deref().unwrap_or(&self.types[ty].body.rates);
             {
-                let vars = &self.vals[self.insts[i as usize].range()];
+                let range = self.insts[i as usize].range();
+                let vars = &self.vals[range];
                 let rng = &mut self.rng;
-                for (k, (_, e)) in rates.iter().enumerate() {
-                    buf[k] = e.eval(vars, &mut || rng.next_f64());
-                }
+                buf.extend(rates.iter().map(|(_, e)| e.eval(vars, &mut || rng.next_f64())));
             }
-            for (k, (slot, _)) in rates.iter().enumerate() {
-                self.vals[self.insts[i as usize].at(*slot as usize)] += dt * buf[k];
+            let base = self.insts[i as usize].base;
+            for ((slot, _), r) in rates.iter().zip(&buf) {
+                self.vals[base + *slot as usize] += dt * r;
             }
+            self.rate_buf = buf;
         }
         if !self.types[ty].body.conditions.is_empty() {
             self.fire_conditions(i, ty, 0, t, queue, sink);
