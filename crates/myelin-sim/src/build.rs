@@ -106,6 +106,10 @@ pub struct Simulation<'m> {
     merge: bool,
     /// Whether independent population members are stepped in batches (see [`crate::vector`]).
     pub(crate) batch: bool,
+    /// Whether runs of scalar steps run as flat programs (see [`crate::flat`]).
+    pub(crate) flat: bool,
+    /// See [`Simulation::flat_coverage`].
+    pub(crate) coverage: (usize, usize),
     /// Per type: whether its instances may be merged (computed on first use).
     mergeable: FxHashMap<u32, bool>,
     /// Merged receivers: (target, component, container) → instances, each with how many
@@ -139,6 +143,7 @@ impl<'m> Simulation<'m> {
     pub fn build_with_options(model: &'m Model, sim_id: Option<&str>, options: crate::Options) -> Result<Self, SimError> {
         let mut s = Self::build_with(model, sim_id, options.merge_synapses)?;
         s.batch = options.batch;
+        s.flat = options.flat;
         if !options.merge_synapses {
             return Ok(s);
         }
@@ -146,6 +151,7 @@ impl<'m> Simulation<'m> {
             // Something records or reads one merged synapse by itself: build them one by one.
             let mut s = Self::build_with(model, sim_id, false)?;
             s.batch = options.batch;
+            s.flat = options.flat;
             return Ok(s);
         }
         Ok(s)
@@ -215,6 +221,8 @@ impl<'m> Simulation<'m> {
             units,
             merge,
             batch: true,
+            flat: true,
+            coverage: (0, 0),
             mergeable: FxHashMap::default(),
             receivers: FxHashMap::default(),
             merged: FxHashMap::default(),
@@ -917,6 +925,12 @@ impl<'m> Simulation<'m> {
     /// Number of instances (for summaries).
     pub fn instance_count(&self) -> usize {
         self.insts.len()
+    }
+
+    /// Of the last run's scalar instance steps per time step (after the first few, see
+    /// `crate::plan`), how many ran as flat code: (flat, all).
+    pub fn flat_coverage(&self) -> (usize, usize) {
+        self.coverage
     }
 }
 

@@ -10,10 +10,11 @@
 //! delivered at once, delayed ones queued; a row recorded after every step.
 //!
 //! Underneath is a reference interpreter: a tree walk over compiled expressions, no I/O, no
-//! unsafe. Two shortcuts make networks fast without changing what is computed (see
-//! [`Options`]): identical linear synapses on a cell are merged into one instance, and the
-//! members of a population that cannot affect each other within a step are stepped together
-//! by vectorized kernels over their variables, laid out side by side. What the engine cannot
+//! unsafe. Three shortcuts make it fast without changing what is computed (see [`Options`]):
+//! identical linear synapses on a cell are merged into one instance, the members of a
+//! population that cannot affect each other within a step are stepped together by vectorized
+//! kernels over their variables, laid out side by side, and the remaining scalar steps run as
+//! one flat register program per step. What the engine cannot
 //! simulate it refuses with a [`SimError`] naming the construct; it never runs with parts
 //! silently ignored.
 
@@ -21,6 +22,7 @@ mod build;
 mod bytecode;
 mod cexpr;
 mod ctype;
+mod flat;
 mod kinetic;
 mod merge;
 mod plan;
@@ -54,9 +56,9 @@ impl std::str::FromStr for Method {
     }
 }
 
-/// The engine's two shortcuts, both on by default. Each gives jLEMS's results up to the
-/// rounding of a different summation order; turning both off gives the plain reference
-/// interpreter, for differential testing and for users who want it.
+/// The engine's shortcuts, all on by default. The first two give jLEMS's results up to the
+/// rounding of a different summation order, the third exactly; turning them off gives the
+/// plain reference interpreter, for differential testing and for users who want it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
     /// Identical linear synapses on one cell (`expOneSynapse` and the like, same parameters
@@ -65,18 +67,22 @@ pub struct Options {
     /// Members of a population that cannot affect each other within a step are stepped
     /// together, type by type, by vectorized kernels (see `vector.rs`).
     pub batch: bool,
+    /// Runs of scalar steps are compiled into one register program per step (see
+    /// `flat.rs`): the same operations in the same order, without the per-instance
+    /// bookkeeping.
+    pub flat: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { merge_synapses: true, batch: true }
+        Options { merge_synapses: true, batch: true, flat: true }
     }
 }
 
 impl Options {
-    /// Neither shortcut: one instance per synapse, one instance at a time.
+    /// No shortcut: one instance per synapse, one instance at a time.
     pub fn reference() -> Self {
-        Options { merge_synapses: false, batch: false }
+        Options { merge_synapses: false, batch: false, flat: false }
     }
 }
 

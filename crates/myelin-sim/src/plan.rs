@@ -33,6 +33,8 @@ pub(crate) struct InstPlan {
     /// When set, `derived` runs as the `select`s among them (indices into the type's
     /// `derived`), then this one program for all the others (see [`Program::block`]).
     pub(crate) block: Option<(Vec<SelectPlan>, Rc<Program>)>,
+    /// The expressions `block` was compiled from, as `(slot, cases)` (see `crate::flat`).
+    pub(crate) trees: Option<Rc<[BlockTree]>>,
     /// The instance's kinetic schemes, if any.
     pub(crate) has_schemes: bool,
     /// Whether its type does anything per step (`CType::is_dynamic`).
@@ -72,7 +74,10 @@ pub(crate) struct SelectPlan {
 pub(crate) type Increments = FxHashMap<(u32, u32), Box<[(u32, f64)]>>;
 
 /// A derived variable's case: (condition, value); no condition is the default.
-type Case = (Option<CExpr>, CExpr);
+pub(crate) type Case = (Option<CExpr>, CExpr);
+
+/// A derived variable of a block: its slot and its cases.
+pub(crate) type BlockTree = (u32, Vec<Case>);
 
 /// One entry of a step's schedule.
 #[derive(Debug, Clone)]
@@ -238,6 +243,7 @@ impl Plan {
                 exposed: t.exposed_slots.clone(),
                 children: children.clone(),
                 block: None,
+                trees: None,
                 has_schemes: !inst.schemes.is_empty(),
                 dynamic: t.is_dynamic(),
                 time_slot: t.time_slot,
@@ -251,6 +257,7 @@ impl Plan {
                 exposed: t.exposed_slots.iter().copied().filter(|&s| dy[s as usize]).collect(),
                 children,
                 block: None,
+                trees: None,
                 has_schemes: !inst.schemes.is_empty(),
                 dynamic: t.is_dynamic(),
                 time_slot: t.time_slot,
@@ -331,7 +338,8 @@ impl Plan {
                 p.rates = Some(t.body.rates.iter().map(|(slot, e)| (*slot, crate::bytecode::Code::new(e.tree.specialize(&known)))).collect());
             }
         }
-        let mut cache: FxHashMap<(u32, Vec<u32>), Option<Rc<Program>>> = FxHashMap::default();
+        type Compiled = Option<(Rc<Program>, Rc<[BlockTree]>)>;
+        let mut cache: FxHashMap<(u32, Vec<u32>), Compiled> = FxHashMap::default();
         for plans in [&mut full, &mut fast] {
             for (i, p) in plans.iter_mut().enumerate() {
                 let inst = &sim.insts[i];
@@ -350,7 +358,7 @@ impl Plan {
                     let key = (inst.ty, p.derived.clone());
                     cache.entry(key).or_insert_with(|| block_of(t, &p.derived, None)).clone()
                 };
-                if let Some(b) = block {
+                if let Some((b, trees)) = block {
                     let selects = p
                         .derived
                         .iter()
@@ -365,6 +373,7 @@ impl Plan {
                         })
                         .collect();
                     p.block = Some((selects, b));
+                    p.trees = Some(trees);
                 }
             }
         }
@@ -458,9 +467,9 @@ impl Plan {
 
 /// The non-`select` derived variables of `derived` as one block, when it fits the fast
 /// evaluator; with `known`, specialized to those slot values (see [`CExpr::specialize`]).
-fn block_of(t: &CType, derived: &[u32], known: Option<&dyn Fn(u32) -> Option<f64>>) -> Option<Rc<Program>> {
+fn block_of(t: &CType, derived: &[u32], known: Option<&dyn Fn(u32) -> Option<f64>>) -> Option<(Rc<Program>, Rc<[BlockTree]>)> {
     let sp = |e: &CExpr| known.map_or_else(|| e.clone(), |k| e.specialize(k));
-    let mut items: Vec<(u32, Vec<Case>)> = vec![];
+    let mut items: Vec<BlockTree> = vec![];
     for &d in derived {
         match &t.derived[d as usize] {
             Derive::Expr(slot, e) => items.push((*slot, vec![(None, sp(&e.tree))])),
@@ -471,9 +480,9 @@ fn block_of(t: &CType, derived: &[u32], known: Option<&dyn Fn(u32) -> Option<f64
     if items.is_empty() {
         return None;
     }
-    let items: Vec<crate::bytecode::BlockItem<'_>> = items.iter().map(|(s, cases)| (*s, cases.iter().map(|(c, v)| (c.as_ref(), v)).collect())).collect();
-    let p = Program::block(&items);
-    p.fits().then(|| Rc::new(p))
+    let refs: Vec<crate::bytecode::BlockItem<'_>> = items.iter().map(|(s, cases)| (*s, cases.iter().map(|(c, v)| (c.as_ref(), v)).collect())).collect();
+    let p = Program::block(&refs);
+    p.fits().then(|| (Rc::new(p), items.into()))
 }
 
 /// Kernels compiled so far, one per batch, and per type the slots the run never writes.

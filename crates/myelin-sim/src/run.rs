@@ -2,6 +2,7 @@
 
 use crate::build::Simulation;
 use crate::ctype::{CAction, Derive};
+use crate::flat::{Chunk, Flat};
 use crate::plan::{InstPlan, Link, Plan, Step};
 use crate::vector::Io;
 use myelin_diag::Span;
@@ -34,7 +35,7 @@ pub trait Sink {
 }
 
 /// A `select`'s values folded as its `reduce` says (without one, the first value; 0 if none).
-fn reduce(how: Option<Reduce>, values: impl Iterator<Item = f64>) -> f64 {
+pub(crate) fn reduce(how: Option<Reduce>, values: impl Iterator<Item = f64>) -> f64 {
     let mut values = values;
     match how {
         Some(Reduce::Add) => values.sum(),
@@ -161,9 +162,20 @@ impl Layout {
     }
 }
 
+/// What the general path of one step needs besides the simulation.
+struct StepCtx<'a> {
+    plans: &'a [InstPlan],
+    kernels: &'a [crate::vector::Kernel],
+    layouts: &'a [Layout],
+    inputs: &'a [Option<Inputs>],
+    columns: &'a mut [crate::vector::Columns],
+    t: f64,
+    dt: f64,
+}
+
 /// A pending delayed event.
 #[derive(Debug, Clone, Copy)]
-struct Pending {
+pub(crate) struct Pending {
     time: f64,
     target: u32,
     port: u32,
@@ -206,6 +218,16 @@ impl Simulation<'_> {
                 }
             }
         }
+        // Runs of scalar steps as flat programs, one per plan (see `crate::flat`).
+        let flats: [Option<(Flat, Vec<Chunk>)>; 2] = if self.flat {
+            [Flat::compile(self, &plan.full_steps, &plan.full), Flat::compile(self, &plan.fast_steps, &plan.fast)]
+        } else {
+            [None, None]
+        };
+        let last = if plan.fast_steps.is_empty() { 0 } else { 1 };
+        let last_steps = if last == 0 { &plan.full_steps } else { &plan.fast_steps };
+        self.coverage = flats[last].as_ref().map_or((0, last_steps.iter().filter(|s| matches!(s, Step::One(_))).count()), |(_, c)| Flat::coverage(last_steps, c));
+        let mut regs: [Vec<f64>; 2] = [0, 1].map(|k| flats[k].as_ref().map_or_else(Vec::new, |(f, _)| f.registers()));
         for step in 1..=n {
             // Delayed events due by now.
             let due = queue.partition_point(|p| p.time <= t);
@@ -217,17 +239,20 @@ impl Simulation<'_> {
                 }
             }
             let (plans, steps) = if frozen { (&plan.fast, &plan.fast_steps) } else { (&plan.full, &plan.full_steps) };
-            for s in steps {
-                match s {
-                    Step::One(i) if self.insts[*i as usize].stride == 1 => self.advance(&plans[*i as usize], *i, t, dt, &mut queue, sink),
-                    Step::One(i) => {
-                        let p = &plans[*i as usize];
-                        self.with_contiguous(*i, &mut |sim| sim.advance(p, *i, t, dt, &mut queue, sink));
+            let which = usize::from(frozen);
+            let mut ctx = StepCtx { plans, kernels: &plan.kernels, layouts: &layouts, inputs: &inputs, columns: &mut columns, t, dt };
+            match &flats[which] {
+                Some((flat, chunks)) => {
+                    for c in chunks {
+                        match c {
+                            Chunk::Flat(r) => self.exec_flat(flat, r.clone(), &mut regs[which], t, dt, &mut queue, sink),
+                            Chunk::Step(k) => self.step(&steps[*k], &mut ctx, &mut queue, sink),
+                        }
                     }
-                    Step::Batch(k, members) => {
-                        let k = *k as usize;
-                        let batch = Batch { kernel: &plan.kernels[k], members, layout: &layouts[k], inputs: inputs[k].as_ref() };
-                        self.advance_batch(&batch, plans, t, dt, &mut queue, sink, &mut columns[k]);
+                }
+                None => {
+                    for s in steps {
+                        self.step(s, &mut ctx, &mut queue, sink);
                     }
                 }
             }
@@ -243,6 +268,23 @@ impl Simulation<'_> {
             t += dt;
         }
         sink.progress(n, n);
+    }
+
+    /// One entry of a plan's schedule, by the general path.
+    fn step(&mut self, s: &Step, cx: &mut StepCtx<'_>, queue: &mut Vec<Pending>, sink: &mut dyn Sink) {
+        let (t, dt) = (cx.t, cx.dt);
+        match s {
+            Step::One(i) if self.insts[*i as usize].stride == 1 => self.advance(&cx.plans[*i as usize], *i, t, dt, queue, sink),
+            Step::One(i) => {
+                let p = &cx.plans[*i as usize];
+                self.with_contiguous(*i, &mut |sim| sim.advance(p, *i, t, dt, queue, sink));
+            }
+            Step::Batch(k, members) => {
+                let k = *k as usize;
+                let batch = Batch { kernel: &cx.kernels[k], members, layout: &cx.layouts[k], inputs: cx.inputs[k].as_ref() };
+                self.advance_batch(&batch, cx.plans, t, dt, queue, sink, &mut cx.columns[k]);
+            }
+        }
     }
 
     /// Moves every instance's variables and exposure snapshot into one array each, in the
@@ -765,7 +807,7 @@ impl Simulation<'_> {
         self.insts[i as usize].schemes = schemes;
     }
 
-    fn run_actions(&mut self, i: u32, actions: &[CAction], t: f64, queue: &mut Vec<Pending>, sink: &mut dyn Sink) {
+    pub(crate) fn run_actions(&mut self, i: u32, actions: &[CAction], t: f64, queue: &mut Vec<Pending>, sink: &mut dyn Sink) {
         for a in actions {
             match a {
                 CAction::Assign(slot, e) => self.assign_slot(i, *slot, e),

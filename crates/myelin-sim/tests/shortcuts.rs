@@ -1,6 +1,7 @@
-//! The engine's shortcuts (merged synapses, batched populations) against the plain reference
-//! interpreter: on every official example, and on a network written here that exercises both,
-//! the two must give the same traces (up to summation-order rounding) and the same events.
+//! The engine's shortcuts (merged synapses, batched populations, flat programs) against the
+//! plain reference interpreter: on every official example, and on a network written here that
+//! exercises them, the two must give the same traces (up to summation-order rounding; exactly
+//! for flat programs) and the same events.
 
 use myelin_diag::{Diagnostics, SourceMap};
 use myelin_lems::{load, load_str, LoadOptions, MemFs, OsFs};
@@ -92,6 +93,17 @@ fn official_examples_agree_with_the_reference_interpreter() {
         // 50 ms is enough for every example's cells to spike and its synapses to act.
         let fast = simulate(&loaded.model, Options::default(), Some(0.05));
         let reference = simulate(&loaded.model, Options::reference(), Some(0.05));
+        // Flat programs compute exactly what the instance-by-instance path computes.
+        let flat = simulate(&loaded.model, Options { flat: true, ..Options::reference() }, Some(0.05));
+        match (&flat, &reference) {
+            (Ok(f), Ok(r)) => {
+                if f.rows != r.rows || f.events != r.events {
+                    failures.push(format!("{}: flat program differs from the reference", ex.display()));
+                }
+            }
+            (Err(a), Err(b)) if a == b => {}
+            _ => failures.push(format!("{}: flat program and reference disagree on refusing", ex.display())),
+        }
         match (fast, reference) {
             (Ok(f), Ok(r)) => {
                 if let Err(e) = compare(&f, &r) {
@@ -222,6 +234,8 @@ fn merged_and_batched_network_agrees_with_the_reference_interpreter() {
     assert!(errors.is_empty(), "{errors}");
     let fast = simulate(&loaded.model, Options::default(), None).unwrap();
     let reference = simulate(&loaded.model, Options::reference(), None).unwrap();
+    let flat = simulate(&loaded.model, Options { flat: true, ..Options::reference() }, None).unwrap();
+    assert!(flat.rows == reference.rows && flat.events == reference.events, "flat programs change the results");
     assert!(fast.events.len() > 20, "the network should spike: {} events", fast.events.len());
     assert!(fast.events.iter().any(|e| e.2 >= 2), "the second population should spike");
     compare(&fast, &reference).unwrap();
@@ -229,4 +243,20 @@ fn merged_and_batched_network_agrees_with_the_reference_interpreter() {
     let merged = Simulation::build_with_options(&loaded.model, None, Options::default()).unwrap();
     let plain = Simulation::build_with_options(&loaded.model, None, Options::reference()).unwrap();
     assert_eq!(plain.instance_count() - merged.instance_count(), 25);
+}
+
+/// Flat programs really run: a cell with channels, gates and rates (Ex15) is stepped almost
+/// entirely by flat code.
+#[test]
+fn flat_programs_cover_a_detailed_cell() {
+    let Some(jnml) = myelin_testkit::jnml_dir() else { return };
+    let opts = LoadOptions { include_dirs: vec![jnml.join("NeuroML2CoreTypes"), jnml.join("examples")] };
+    let mut sources = SourceMap::new();
+    let mut diags = Diagnostics::new();
+    let loaded = load(&jnml.join("LEMSexamples/LEMS_NML2_Ex15_CaDynamics.xml"), &opts, &OsFs, &mut sources, &mut diags).unwrap();
+    let mut sim = Simulation::build_with_options(&loaded.model, None, Options::default()).unwrap();
+    sim.spec.length = 0.001;
+    sim.run(&mut Memory::default());
+    let (flat, all) = sim.flat_coverage();
+    assert!(flat * 10 >= all * 9, "only {flat} of {all} scalar steps ran as flat code");
 }
