@@ -11,6 +11,8 @@
 //!
 //! The checker never stops at the first problem and never panics on user input.
 
+#![forbid(unsafe_code)]
+
 use myelin_diag::{Diagnostic, Diagnostics};
 use myelin_ir::Model;
 

@@ -7,6 +7,8 @@
 //!
 //! Nothing here does I/O: sources are added as strings by whoever reads them.
 
+#![forbid(unsafe_code)]
+
 pub mod suggest;
 
 use std::fmt::Write as _;

@@ -55,6 +55,8 @@
 //! assert_eq!(print_sympy(&e), "g*(v - e_rev) > 0");
 //! ```
 
+#![forbid(unsafe_code)]
+
 #![warn(missing_docs)]
 
 mod ast;

@@ -13,6 +13,8 @@
 //! This crate is pure data: it does no I/O and has no opinion about validity. The checker
 //! (`myelin-check`) decides what is valid; the readers (`myelin-lems`, later TVBO) fill it.
 
+#![forbid(unsafe_code)]
+
 use indexmap::IndexMap;
 pub use myelin_diag::{FileId, Span};
 pub use myelin_units::Dimension;

@@ -108,8 +108,13 @@ pub struct Simulation<'m> {
     pub(crate) batch: bool,
     /// Whether runs of scalar steps run as flat programs (see [`crate::flat`]).
     pub(crate) flat: bool,
+    /// Whether flat programs are compiled to machine code (see `crate::jit`).
+    #[cfg_attr(not(feature = "jit"), allow(dead_code))]
+    pub(crate) jit: bool,
     /// See [`Simulation::flat_coverage`].
     pub(crate) coverage: (usize, usize),
+    /// See [`Simulation::compiled_pieces`].
+    pub(crate) compiled: usize,
     /// Per type: whether its instances may be merged (computed on first use).
     mergeable: FxHashMap<u32, bool>,
     /// Merged receivers: (target, component, container) → instances, each with how many
@@ -144,6 +149,7 @@ impl<'m> Simulation<'m> {
         let mut s = Self::build_with(model, sim_id, options.merge_synapses)?;
         s.batch = options.batch;
         s.flat = options.flat;
+        s.jit = options.jit;
         if !options.merge_synapses {
             return Ok(s);
         }
@@ -152,6 +158,8 @@ impl<'m> Simulation<'m> {
             let mut s = Self::build_with(model, sim_id, false)?;
             s.batch = options.batch;
             s.flat = options.flat;
+            s.jit = options.jit;
+        s.jit = options.jit;
             return Ok(s);
         }
         Ok(s)
@@ -223,6 +231,8 @@ impl<'m> Simulation<'m> {
             batch: true,
             flat: true,
             coverage: (0, 0),
+            compiled: 0,
+            jit: true,
             mergeable: FxHashMap::default(),
             receivers: FxHashMap::default(),
             merged: FxHashMap::default(),
@@ -931,6 +941,12 @@ impl<'m> Simulation<'m> {
     /// `crate::plan`), how many ran as flat code: (flat, all).
     pub fn flat_coverage(&self) -> (usize, usize) {
         self.coverage
+    }
+
+    /// How many pieces of the last run's flat programs ran as machine code (always 0 without
+    /// the `jit` feature).
+    pub fn compiled_pieces(&self) -> usize {
+        self.compiled
     }
 }
 

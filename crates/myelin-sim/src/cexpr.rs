@@ -91,6 +91,10 @@ impl CExpr {
             },
             CExpr::Bin(op, l, r) => match (l.specialize(known), r.specialize(known)) {
                 (CExpr::Const(x), CExpr::Const(y)) => c(myelin_expr::apply_binary(*op, x, y)),
+                // `x^1` is `x`, and `x^2` of a variable `x * x`, exactly (a gate's
+                // `q^instances` once `instances` is known).
+                (x, CExpr::Const(y)) if *op == BinaryOp::Pow && y == 1.0 => x,
+                (x @ CExpr::Slot(_), CExpr::Const(y)) if *op == BinaryOp::Pow && y == 2.0 => CExpr::Bin(BinaryOp::Mul, Box::new(x.clone()), Box::new(x)),
                 (x, y) => CExpr::Bin(*op, Box::new(x), Box::new(y)),
             },
             CExpr::Call(f, args) => {

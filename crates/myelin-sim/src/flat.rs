@@ -25,6 +25,7 @@
 use crate::bytecode::unary_fn;
 use crate::build::Simulation;
 use crate::cexpr::CExpr;
+use crate::ctype::Derive;
 use crate::plan::{InstPlan, Step};
 use myelin_expr::{BinaryOp, Func};
 use myelin_ir::Reduce;
@@ -32,7 +33,7 @@ use rustc_hash::FxHashMap;
 
 /// One operation. Registers, places and targets are `u32` indices.
 #[derive(Clone, Copy, Debug)]
-enum FOp {
+pub(crate) enum FOp {
     /// `r[d] = vals[a]`
     Load { d: u32, a: u32 },
     /// `r[d] = shadows[a]`
@@ -53,7 +54,7 @@ enum FOp {
     Not { d: u32, a: u32 },
     Truth { d: u32, a: u32 },
     Exp { d: u32, a: u32 },
-    /// A one-argument function from [`Flat::unary`].
+    /// A one-argument function: [`Flat::unary`]`[f]`.
     Call1 { d: u32, a: u32, f: u32 },
     /// `r[d] = r[a] * U[0,1)`
     Random { d: u32, a: u32 },
@@ -67,15 +68,20 @@ enum FOp {
 }
 
 /// A compiled run of scalar steps.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Flat {
-    ops: Vec<FOp>,
+    pub(crate) ops: Vec<FOp>,
     /// The register file's starting contents: the time, then constants, then temporaries.
-    regs: Vec<f64>,
-    unary: Vec<fn(f64) -> f64>,
+    pub(crate) regs: Vec<f64>,
+    /// How many registers (from the first) hold the time and the constants.
+    pub(crate) fixed: usize,
+    pub(crate) unary: Vec<(Func, fn(f64) -> f64)>,
     calls: Vec<(Func, Vec<u32>)>,
     /// (instance, index of the condition in its type's body)
     conds: Vec<(u32, u32)>,
+    /// Pieces compiled to machine code (see [`crate::jit`]).
+    #[cfg(feature = "jit")]
+    pub(crate) native: Option<crate::jit::Natives>,
 }
 
 /// Registers with this bit are constants (the first of them the time) until
@@ -89,10 +95,19 @@ const T_REG: usize = 0;
 /// What a step schedule becomes: runs of flat code and steps left to the simulation.
 #[derive(Debug)]
 pub(crate) enum Chunk {
-    /// Operations `ops[range]` of the program.
-    Flat(std::ops::Range<usize>),
+    /// Consecutive pieces of the program.
+    Flat(Vec<Piece>),
     /// `steps[k]`, run as before.
     Step(usize),
+}
+
+/// Operations `ops[range]` of the program, ending after the first condition test in them if
+/// any: the unit that runs without returning to the simulation.
+#[derive(Debug, Clone)]
+pub(crate) struct Piece {
+    pub(crate) ops: std::ops::Range<usize>,
+    /// Its code in [`Flat::native`], once compiled.
+    pub(crate) native: Option<u32>,
 }
 
 struct Builder<'s, 'm> {
@@ -105,7 +120,7 @@ struct Builder<'s, 'm> {
     most: u32,
     /// Place in `vals` → register holding its current value.
     cache: FxHashMap<u32, u32>,
-    unary: Vec<fn(f64) -> f64>,
+    unary: Vec<(Func, fn(f64) -> f64)>,
     calls: Vec<(Func, Vec<u32>)>,
     conds: Vec<(u32, u32)>,
 }
@@ -215,7 +230,7 @@ impl<'s, 'm> Builder<'s, 'm> {
                 match (unary_fn(f), regs.as_slice()) {
                     (Some(_), [a]) if *f == Func::Exp => self.ops.push(FOp::Exp { d, a: *a }),
                     (Some(g), [a]) => {
-                        self.unary.push(g);
+                        self.unary.push((f.clone(), g));
                         self.ops.push(FOp::Call1 { d, a: *a, f: self.unary.len() as u32 - 1 });
                     }
                     _ => {
@@ -305,9 +320,6 @@ impl<'s, 'm> Builder<'s, 'm> {
         if inst.stride != 1 || p.has_schemes || p.has_regimes || inst.regime.is_some() {
             return false;
         }
-        if !p.derived.is_empty() && p.trees.is_none() {
-            return false;
-        }
         let Ok(base) = u32::try_from(inst.base) else { return false };
         self.next = 0;
         self.cache.clear();
@@ -324,8 +336,7 @@ impl<'s, 'm> Builder<'s, 'm> {
             self.ops.push(if l.shadow { FOp::LoadS { d, a } } else { FOp::Load { d, a } });
             self.store(base + l.dst, d);
         }
-        if !p.derived.is_empty() {
-            let (Some((selects, _)), Some(trees)) = (&p.block, &p.trees) else { return false };
+        if let (Some((selects, _)), Some(trees)) = (&p.block, &p.trees) {
             for sel in selects {
                 let d = self.select(sel.reduce, &sel.at);
                 self.store(base + sel.slot, d);
@@ -333,6 +344,22 @@ impl<'s, 'm> Builder<'s, 'm> {
             for (slot, cases) in trees.iter() {
                 let cases: Vec<(Option<&CExpr>, &CExpr)> = cases.iter().map(|(c, v)| (c.as_ref(), v)).collect();
                 let v = self.cases(&cases, base);
+                self.store(base + slot, v);
+            }
+        } else {
+            // One by one, as `Simulation::derive_one` computes them.
+            for &k in &p.derived {
+                let (slot, v) = match &ty.derived[k as usize] {
+                    Derive::Expr(slot, e) => (*slot, self.expr(&e.tree, base)),
+                    Derive::Cases(slot, cases) => {
+                        let cases: Vec<(Option<&CExpr>, &CExpr)> = cases.iter().map(|(c, v)| (c.as_ref().map(|c| &c.tree), &v.tree)).collect();
+                        (*slot, self.cases(&cases, base))
+                    }
+                    Derive::Select(slot, n) => {
+                        let at: Vec<(usize, bool)> = inst.select_links[*n].iter().map(|&(j, s)| (sim.insts[j as usize].at(s as usize), sim.exposed(j, s))).collect();
+                        (*slot, self.select(ty.selects[*n].reduce, &at))
+                    }
+                };
                 self.store(base + slot, v);
             }
         }
@@ -388,7 +415,16 @@ impl<'s, 'm> Builder<'s, 'm> {
         }
         let mut regs = vec![0.0; (n + self.most) as usize];
         regs[..n as usize].copy_from_slice(&self.consts);
-        Flat { ops: self.ops, regs, unary: self.unary, calls: self.calls, conds: self.conds }
+        Flat {
+            ops: self.ops,
+            regs,
+            fixed: n as usize,
+            unary: self.unary,
+            calls: self.calls,
+            conds: self.conds,
+            #[cfg(feature = "jit")]
+            native: None,
+        }
     }
 }
 
@@ -413,6 +449,7 @@ impl Flat {
             conds: vec![],
         };
         let mut chunks: Vec<Chunk> = vec![];
+        let mut runs: Vec<Option<std::ops::Range<usize>>> = vec![];
         for (k, s) in steps.iter().enumerate() {
             let start = b.ops.len();
             let flat = match s {
@@ -421,19 +458,52 @@ impl Flat {
             };
             if !flat {
                 b.ops.truncate(start);
+                runs.push(None);
                 chunks.push(Chunk::Step(k));
                 continue;
             }
-            match chunks.last_mut() {
-                Some(Chunk::Flat(r)) if r.end == start => r.end = b.ops.len(),
-                _ => chunks.push(Chunk::Flat(start..b.ops.len())),
+            match runs.last_mut() {
+                Some(Some(r)) if r.end == start => r.end = b.ops.len(),
+                _ => {
+                    runs.push(Some(start..b.ops.len()));
+                    chunks.push(Chunk::Flat(vec![]));
+                }
             }
         }
         // Temporaries above 2^31 would collide with the constant marker.
         if b.most >= CONST_BIT || b.consts.len() >= CONST_BIT as usize {
             return None;
         }
-        Some((b.finish(), chunks))
+        #[allow(unused_mut)]
+        let mut flat = b.finish();
+        let flat_chunks = chunks.iter_mut().filter_map(|c| match c {
+            Chunk::Flat(pieces) => Some(pieces),
+            Chunk::Step(_) => None,
+        });
+        for (pieces, r) in flat_chunks.zip(runs.into_iter().flatten()) {
+            *pieces = flat.pieces(r);
+        }
+        #[cfg(feature = "jit")]
+        if sim.jit {
+            crate::jit::compile(&mut flat, &mut chunks, (sim.vals.len(), sim.shadows.len()));
+        }
+        Some((flat, chunks))
+    }
+
+    /// `range` cut after every condition test.
+    fn pieces(&self, range: std::ops::Range<usize>) -> Vec<Piece> {
+        let mut out = vec![];
+        let mut start = range.start;
+        for k in range.clone() {
+            if matches!(self.ops[k], FOp::Cond { .. }) {
+                out.push(Piece { ops: start..k + 1, native: None });
+                start = k + 1;
+            }
+        }
+        if start < range.end {
+            out.push(Piece { ops: start..range.end, native: None });
+        }
+        out
     }
 
     /// How many of `steps`' scalar steps `chunks` runs as flat code: (flat, all).
@@ -441,6 +511,11 @@ impl Flat {
         let all = steps.iter().filter(|s| matches!(s, Step::One(_))).count();
         let general = chunks.iter().filter(|c| matches!(c, Chunk::Step(k) if matches!(steps[*k], Step::One(_)))).count();
         (all - general, all)
+    }
+
+    /// How many pieces of `chunks` run as machine code.
+    pub(crate) fn compiled(chunks: &[Chunk]) -> usize {
+        chunks.iter().map(|c| if let Chunk::Flat(p) = c { p.iter().filter(|p| p.native.is_some()).count() } else { 0 }).sum()
     }
 
     /// A fresh register file for [`Simulation::exec_flat`].
@@ -477,7 +552,7 @@ fn interpret(flat: &Flat, pc: &mut usize, end: usize, r: &mut [f64], vals: &mut 
             FOp::Not { d, a } => r[d as usize] = if truth(r[a as usize]) { 0.0 } else { 1.0 },
             FOp::Truth { d, a } => r[d as usize] = if truth(r[a as usize]) { 1.0 } else { 0.0 },
             FOp::Exp { d, a } => r[d as usize] = r[a as usize].exp(),
-            FOp::Call1 { d, a, f } => r[d as usize] = flat.unary[f as usize](r[a as usize]),
+            FOp::Call1 { d, a, f } => r[d as usize] = (flat.unary[f as usize].1)(r[a as usize]),
             FOp::Random { d, a } => r[d as usize] = r[a as usize] * rng(),
             FOp::CallN { d, k } => {
                 let (f, args) = &flat.calls[k as usize];
@@ -517,21 +592,35 @@ fn interpret(flat: &Flat, pc: &mut usize, end: usize, r: &mut [f64], vals: &mut 
 }
 
 impl Simulation<'_> {
-    /// Runs flat code `range` of `flat` at time `t`: the same work as advancing each of its
+    /// Runs `pieces` of `flat` at time `t`: the same work as advancing each of their
     /// instances in turn.
-    pub(crate) fn exec_flat(&mut self, flat: &Flat, range: std::ops::Range<usize>, regs: &mut [f64], t: f64, dt: f64, queue: &mut Vec<crate::run::Pending>, sink: &mut dyn crate::run::Sink) {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn exec_flat(&mut self, flat: &Flat, pieces: &[Piece], regs: &mut [f64], t: f64, dt: f64, queue: &mut Vec<crate::run::Pending>, sink: &mut dyn crate::run::Sink) {
         regs[T_REG] = t;
-        let mut pc = range.start;
-        loop {
+        for piece in pieces {
             let fired = {
                 let Simulation { vals, shadows, rng, .. } = self;
-                interpret(flat, &mut pc, range.end, regs, vals, shadows, dt, &mut || rng.next_f64())
+                match piece.native {
+                    #[cfg(feature = "jit")]
+                    Some(k) if let Some(native) = &flat.native => {
+                        let fired = native.call(k as usize, vals, shadows, regs, t, dt);
+                        match flat.ops[piece.ops.end - 1] {
+                            FOp::Cond { k, .. } if fired => Some(k as usize),
+                            _ => None,
+                        }
+                    }
+                    _ => {
+                        let mut pc = piece.ops.start;
+                        interpret(flat, &mut pc, piece.ops.end, regs, vals, shadows, dt, &mut || rng.next_f64())
+                    }
+                }
             };
-            let Some(k) = fired else { return };
-            let (i, c) = flat.conds[k];
-            let ty = self.insts[i as usize].ty as usize;
-            let actions = self.types[ty].body.conditions[c as usize].1.clone();
-            self.run_actions(i, &actions, t, queue, sink);
+            if let Some(k) = fired {
+                let (i, c) = flat.conds[k];
+                let ty = self.insts[i as usize].ty as usize;
+                let actions = self.types[ty].body.conditions[c as usize].1.clone();
+                self.run_actions(i, &actions, t, queue, sink);
+            }
         }
     }
 }

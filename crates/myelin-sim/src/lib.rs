@@ -18,11 +18,16 @@
 //! simulate it refuses with a [`SimError`] naming the construct; it never runs with parts
 //! silently ignored.
 
+// Without the JIT nothing here is unsafe; with it, only `jit.rs` is (see there).
+#![cfg_attr(not(feature = "jit"), forbid(unsafe_code))]
+
 mod build;
 mod bytecode;
 mod cexpr;
 mod ctype;
 mod flat;
+#[cfg(feature = "jit")]
+mod jit;
 mod kinetic;
 mod merge;
 mod plan;
@@ -71,18 +76,21 @@ pub struct Options {
     /// `flat.rs`): the same operations in the same order, without the per-instance
     /// bookkeeping.
     pub flat: bool,
+    /// Flat programs are compiled to machine code (when built with the `jit` feature; else
+    /// ignored): the same operations, so the same results.
+    pub jit: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { merge_synapses: true, batch: true, flat: true }
+        Options { merge_synapses: true, batch: true, flat: true, jit: true }
     }
 }
 
 impl Options {
     /// No shortcut: one instance per synapse, one instance at a time.
     pub fn reference() -> Self {
-        Options { merge_synapses: false, batch: false, flat: false }
+        Options { merge_synapses: false, batch: false, flat: false, jit: false }
     }
 }
 

@@ -227,6 +227,7 @@ impl Simulation<'_> {
         let last = if plan.fast_steps.is_empty() { 0 } else { 1 };
         let last_steps = if last == 0 { &plan.full_steps } else { &plan.fast_steps };
         self.coverage = flats[last].as_ref().map_or((0, last_steps.iter().filter(|s| matches!(s, Step::One(_))).count()), |(_, c)| Flat::coverage(last_steps, c));
+        self.compiled = flats[last].as_ref().map_or(0, |(_, c)| Flat::compiled(c));
         let mut regs: [Vec<f64>; 2] = [0, 1].map(|k| flats[k].as_ref().map_or_else(Vec::new, |(f, _)| f.registers()));
         for step in 1..=n {
             // Delayed events due by now.
@@ -245,7 +246,7 @@ impl Simulation<'_> {
                 Some((flat, chunks)) => {
                     for c in chunks {
                         match c {
-                            Chunk::Flat(r) => self.exec_flat(flat, r.clone(), &mut regs[which], t, dt, &mut queue, sink),
+                            Chunk::Flat(pieces) => self.exec_flat(flat, pieces, &mut regs[which], t, dt, &mut queue, sink),
                             Chunk::Step(k) => self.step(&steps[*k], &mut ctx, &mut queue, sink),
                         }
                     }

@@ -93,16 +93,19 @@ fn official_examples_agree_with_the_reference_interpreter() {
         // 50 ms is enough for every example's cells to spike and its synapses to act.
         let fast = simulate(&loaded.model, Options::default(), Some(0.05));
         let reference = simulate(&loaded.model, Options::reference(), Some(0.05));
-        // Flat programs compute exactly what the instance-by-instance path computes.
-        let flat = simulate(&loaded.model, Options { flat: true, ..Options::reference() }, Some(0.05));
-        match (&flat, &reference) {
-            (Ok(f), Ok(r)) => {
-                if f.rows != r.rows || f.events != r.events {
-                    failures.push(format!("{}: flat program differs from the reference", ex.display()));
+        // Flat programs, interpreted or compiled (with the `jit` feature), compute exactly
+        // what the instance-by-instance path computes.
+        for jit in [false, true] {
+            let flat = simulate(&loaded.model, Options { flat: true, jit, ..Options::reference() }, Some(0.05));
+            match (&flat, &reference) {
+                (Ok(f), Ok(r)) => {
+                    if f.rows != r.rows || f.events != r.events {
+                        failures.push(format!("{}: flat program (jit: {jit}) differs from the reference", ex.display()));
+                    }
                 }
+                (Err(a), Err(b)) if a == b => {}
+                _ => failures.push(format!("{}: flat program and reference disagree on refusing", ex.display())),
             }
-            (Err(a), Err(b)) if a == b => {}
-            _ => failures.push(format!("{}: flat program and reference disagree on refusing", ex.display())),
         }
         match (fast, reference) {
             (Ok(f), Ok(r)) => {
@@ -234,8 +237,10 @@ fn merged_and_batched_network_agrees_with_the_reference_interpreter() {
     assert!(errors.is_empty(), "{errors}");
     let fast = simulate(&loaded.model, Options::default(), None).unwrap();
     let reference = simulate(&loaded.model, Options::reference(), None).unwrap();
-    let flat = simulate(&loaded.model, Options { flat: true, ..Options::reference() }, None).unwrap();
-    assert!(flat.rows == reference.rows && flat.events == reference.events, "flat programs change the results");
+    for jit in [false, true] {
+        let flat = simulate(&loaded.model, Options { flat: true, jit, ..Options::reference() }, None).unwrap();
+        assert!(flat.rows == reference.rows && flat.events == reference.events, "flat programs (jit: {jit}) change the results");
+    }
     assert!(fast.events.len() > 20, "the network should spike: {} events", fast.events.len());
     assert!(fast.events.iter().any(|e| e.2 >= 2), "the second population should spike");
     compare(&fast, &reference).unwrap();
@@ -259,4 +264,7 @@ fn flat_programs_cover_a_detailed_cell() {
     sim.run(&mut Memory::default());
     let (flat, all) = sim.flat_coverage();
     assert!(flat * 10 >= all * 9, "only {flat} of {all} scalar steps ran as flat code");
+    if cfg!(feature = "jit") {
+        assert!(sim.compiled_pieces() > 0, "the JIT compiled nothing");
+    }
 }

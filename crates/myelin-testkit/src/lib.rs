@@ -1,6 +1,8 @@
 //! Test support: locating the third-party reference files that `scripts/fetch-reference.sh`
 //! downloads into a cache outside the repository (never committed).
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 
 /// The cache directory: `$MYELIN_CACHE`, else `~/.cache/myelin`.

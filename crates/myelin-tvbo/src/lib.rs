@@ -29,6 +29,8 @@
 //!
 //! Like the other front ends, this crate does no I/O: texts come in as strings.
 
+#![forbid(unsafe_code)]
+
 pub mod builtin;
 pub mod jax;
 pub mod lems;

@@ -9,6 +9,8 @@
 //!
 //! Nothing here does I/O and nothing panics on user input.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 
 mod quantity;

@@ -1,6 +1,8 @@
 //! `myelin`: the command-line front of the toolchain. It owns terminal output and exit codes;
 //! everything else lives in the library crates.
 
+#![forbid(unsafe_code)]
+
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI prints
 
 mod run_cmd;
@@ -83,6 +85,11 @@ enum Command {
         /// networks (hundreds of times for 125k synapses).
         #[arg(long)]
         reference: bool,
+        /// Interpret the engine's flat programs instead of compiling them to machine code.
+        ///
+        /// Same results, slower. Only matters in builds with the `jit` feature (the default).
+        #[arg(long)]
+        no_jit: bool,
     },
     /// Export a TVBO model or experiment (YAML) as LEMS that jNeuroML runs, or as TVBO YAML.
     Export {
@@ -141,8 +148,8 @@ fn main() -> ExitCode {
         Command::Write { file, include_dirs, flatten, output } => write(&file, include_dirs, flatten, output),
         Command::Models { name } => tvbo_cmd::models(name.as_deref()),
         Command::Export { file, to, split, output, duration, dt } => tvbo_cmd::export(tvbo_cmd::ExportArgs { file, to, split, output, duration, dt }),
-        Command::Run { file, include_dirs, duration, dt, seed, method, out_dir, quiet, reference } => {
-            run_cmd::run(run_cmd::RunArgs { file, include_dirs, duration, dt, seed, method, out_dir, quiet, reference })
+        Command::Run { file, include_dirs, duration, dt, seed, method, out_dir, quiet, reference, no_jit } => {
+            run_cmd::run(run_cmd::RunArgs { file, include_dirs, duration, dt, seed, method, out_dir, quiet, reference, no_jit })
         }
     };
     ExitCode::from(code)

@@ -19,6 +19,8 @@ pub(crate) struct RunArgs {
     pub(crate) quiet: bool,
     /// Build with [`myelin_sim::Options::reference`] (no merged synapses, no batching).
     pub(crate) reference: bool,
+    /// Interpret flat programs (see [`myelin_sim::Options::jit`]).
+    pub(crate) no_jit: bool,
 }
 
 /// Formats a value as jLEMS writes it: cast to float32, printed as Java's `Float.toString`.
@@ -543,7 +545,8 @@ pub(crate) fn run(args: RunArgs) -> u8 {
         eprint!("{}", myelin_diag::render_text(sources, &e.to_diagnostic()));
     };
     // `--reference`: the plain interpreter, to cross-check the engine's shortcuts against.
-    let options = if args.reference { myelin_sim::Options::reference() } else { myelin_sim::Options::default() };
+    let mut options = if args.reference { myelin_sim::Options::reference() } else { myelin_sim::Options::default() };
+    options.jit &= !args.no_jit;
     let mut sim = match Simulation::build_with_options(&loaded.model, None, options) {
         Ok(s) => s,
         Err(e) => {
