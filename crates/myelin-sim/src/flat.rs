@@ -67,6 +67,9 @@ pub(crate) enum FOp {
     Cond { c: u32, k: u32 },
 }
 
+/// A one-argument function: what it is (for the JIT) and the function the interpreter calls.
+pub(crate) type Unary = (Func, fn(f64) -> f64);
+
 /// A compiled run of scalar steps.
 #[derive(Default)]
 pub(crate) struct Flat {
@@ -74,8 +77,9 @@ pub(crate) struct Flat {
     /// The register file's starting contents: the time, then constants, then temporaries.
     pub(crate) regs: Vec<f64>,
     /// How many registers (from the first) hold the time and the constants.
+    #[cfg_attr(not(feature = "jit"), allow(dead_code))]
     pub(crate) fixed: usize,
-    pub(crate) unary: Vec<(Func, fn(f64) -> f64)>,
+    pub(crate) unary: Vec<Unary>,
     calls: Vec<(Func, Vec<u32>)>,
     /// (instance, index of the condition in its type's body)
     conds: Vec<(u32, u32)>,
@@ -120,7 +124,7 @@ struct Builder<'s, 'm> {
     most: u32,
     /// Place in `vals` → register holding its current value.
     cache: FxHashMap<u32, u32>,
-    unary: Vec<(Func, fn(f64) -> f64)>,
+    unary: Vec<Unary>,
     calls: Vec<(Func, Vec<u32>)>,
     conds: Vec<(u32, u32)>,
 }
@@ -431,7 +435,9 @@ impl<'s, 'm> Builder<'s, 'm> {
 impl Flat {
     /// Compiles `steps` (with their plans): runs of scalar steps this covers become flat
     /// code, the rest stay steps. `None` when the arrays are too large for `u32` places.
-    pub(crate) fn compile(sim: &Simulation<'_>, steps: &[Step], plans: &[InstPlan]) -> Option<(Flat, Vec<Chunk>)> {
+    /// With `jit` (and the `jit` feature, and [`Simulation`]'s option), the pieces are also
+    /// compiled to machine code.
+    pub(crate) fn compile(sim: &Simulation<'_>, steps: &[Step], plans: &[InstPlan], jit: bool) -> Option<(Flat, Vec<Chunk>)> {
         if sim.vals.len() >= (u32::MAX / 2) as usize || sim.spec.method != crate::Method::Euler {
             return None;
         }
@@ -474,7 +480,7 @@ impl Flat {
         if b.most >= CONST_BIT || b.consts.len() >= CONST_BIT as usize {
             return None;
         }
-        #[allow(unused_mut)]
+        #[cfg_attr(not(feature = "jit"), allow(unused_mut))]
         let mut flat = b.finish();
         let flat_chunks = chunks.iter_mut().filter_map(|c| match c {
             Chunk::Flat(pieces) => Some(pieces),
@@ -483,8 +489,10 @@ impl Flat {
         for (pieces, r) in flat_chunks.zip(runs.into_iter().flatten()) {
             *pieces = flat.pieces(r);
         }
+        #[cfg(not(feature = "jit"))]
+        let _ = jit;
         #[cfg(feature = "jit")]
-        if sim.jit {
+        if sim.jit && jit {
             crate::jit::compile(&mut flat, &mut chunks, (sim.vals.len(), sim.shadows.len()));
         }
         Some((flat, chunks))

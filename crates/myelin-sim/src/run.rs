@@ -173,6 +173,14 @@ struct StepCtx<'a> {
     dt: f64,
 }
 
+/// Steps during which the engine checks whether the static slots have settled (see
+/// `crate::plan`).
+const FREEZE_STEPS: u64 = 64;
+
+/// Fewest steps for which flat programs are compiled to machine code: compiling costs about
+/// as much as interpreting a program for a couple of thousand steps.
+const JIT_MIN_STEPS: u64 = 2000;
+
 /// A pending delayed event.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pending {
@@ -219,15 +227,17 @@ impl Simulation<'_> {
             }
         }
         // Runs of scalar steps as flat programs, one per plan (see `crate::flat`).
-        let flats: [Option<(Flat, Vec<Chunk>)>; 2] = if self.flat {
-            [Flat::compile(self, &plan.full_steps, &plan.full), Flat::compile(self, &plan.fast_steps, &plan.fast)]
+        // Machine code pays off only over enough steps; the full plan usually runs for the
+        // first few steps only, so it is compiled only if it is still in use after them.
+        let long = n >= JIT_MIN_STEPS;
+        let mut flats: [Option<(Flat, Vec<Chunk>)>; 2] = if self.flat {
+            [Flat::compile(self, &plan.full_steps, &plan.full, false), Flat::compile(self, &plan.fast_steps, &plan.fast, long)]
         } else {
             [None, None]
         };
         let last = if plan.fast_steps.is_empty() { 0 } else { 1 };
         let last_steps = if last == 0 { &plan.full_steps } else { &plan.fast_steps };
         self.coverage = flats[last].as_ref().map_or((0, last_steps.iter().filter(|s| matches!(s, Step::One(_))).count()), |(_, c)| Flat::coverage(last_steps, c));
-        self.compiled = flats[last].as_ref().map_or(0, |(_, c)| Flat::compiled(c));
         let mut regs: [Vec<f64>; 2] = [0, 1].map(|k| flats[k].as_ref().map_or_else(Vec::new, |(f, _)| f.registers()));
         for step in 1..=n {
             // Delayed events due by now.
@@ -257,10 +267,14 @@ impl Simulation<'_> {
                     }
                 }
             }
-            if !frozen && step <= 64 {
+            if !frozen && step <= FREEZE_STEPS {
                 plan.snapshot(self, &mut after);
                 frozen = after == before;
                 std::mem::swap(&mut before, &mut after);
+                if step == FREEZE_STEPS && !frozen && self.flat && n - step >= JIT_MIN_STEPS {
+                    flats[0] = Flat::compile(self, &plan.full_steps, &plan.full, true);
+                    regs[0] = flats[0].as_ref().map_or_else(Vec::new, |(f, _)| f.registers());
+                }
             }
             self.record(&places, sink, t);
             if step % 1000 == 0 {
@@ -268,6 +282,7 @@ impl Simulation<'_> {
             }
             t += dt;
         }
+        self.compiled = flats[usize::from(frozen)].as_ref().map_or(0, |(_, c)| Flat::compiled(c));
         sink.progress(n, n);
     }
 

@@ -260,7 +260,8 @@ fn flat_programs_cover_a_detailed_cell() {
     let mut diags = Diagnostics::new();
     let loaded = load(&jnml.join("LEMSexamples/LEMS_NML2_Ex15_CaDynamics.xml"), &opts, &OsFs, &mut sources, &mut diags).unwrap();
     let mut sim = Simulation::build_with_options(&loaded.model, None, Options::default()).unwrap();
-    sim.spec.length = 0.001;
+    // 3000 steps: enough for the JIT to be worth it.
+    sim.spec.length = 0.003;
     sim.run(&mut Memory::default());
     let (flat, all) = sim.flat_coverage();
     assert!(flat * 10 >= all * 9, "only {flat} of {all} scalar steps ran as flat code");
