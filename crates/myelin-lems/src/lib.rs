@@ -11,10 +11,13 @@
 //!
 //! This crate does I/O only through the [`FileSystem`] trait.
 
+#![forbid(unsafe_code)]
+
 mod fs;
 mod read;
 mod resolve;
 mod write;
+mod xml;
 
 pub use fs::{normalise, FileSystem, MemFs, OsFs, MAX_FILE_BYTES};
 pub use write::{write_document, WriteOptions};

@@ -3,7 +3,7 @@
 
 use myelin_diag::{Diagnostic, Diagnostics, FileId, Span};
 use myelin_ir::*;
-use roxmltree::Node;
+use crate::xml::{Attr, Document, Node};
 
 /// Deepest element nesting accepted; deeper documents are refused (a hostile-input guard).
 pub(crate) const MAX_DEPTH: usize = 256;
@@ -30,18 +30,12 @@ pub(crate) fn read_document(file: FileId, src: &str, diags: &mut Diagnostics) ->
 
 /// [`read_document`]; `may_split` allows reading long lists of elements on two threads.
 fn read_document_with(file: FileId, src: &str, diags: &mut Diagnostics, may_split: bool) -> Option<DocItems> {
-    let opts = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES, ..Default::default() };
-    let doc = match roxmltree::Document::parse_with_options(src, opts) {
+    let doc = match Document::parse(src, MAX_NODES) {
         Ok(d) => d,
         Err(e) => {
-            let pos = e.pos();
-            let offset = match e {
-                // roxmltree reports a DTD at the start of the document; point at the DOCTYPE.
-                roxmltree::Error::DtdDetected => src.find("<!DOCTYPE").unwrap_or(0),
-                _ => offset_of(src, pos.row as usize, pos.col as usize),
-            };
-            let mut d = Diagnostic::error("malformed-xml", xml_error_message(&e)).at(Span::new(file, offset, offset + 1));
-            if matches!(e, roxmltree::Error::DtdDetected) {
+            let offset = e.offset.min(src.len());
+            let mut d = Diagnostic::error("malformed-xml", format!("malformed XML: {}", e.message)).at(Span::new(file, offset, offset + 1));
+            if e.dtd {
                 d = d.with_note("DTDs are refused: they can expand entities without bound and reach outside the document");
             }
             diags.push(d);
@@ -50,7 +44,7 @@ fn read_document_with(file: FileId, src: &str, diags: &mut Diagnostics, may_spli
     };
     let mut r = Reader { file, src, diags, may_split };
     let root = doc.root_element();
-    let root_kind = match root.tag_name().name() {
+    let root_kind = match root.name() {
         "Lems" => RootKind::Lems,
         "neuroml" => RootKind::NeuroML,
         other => {
@@ -65,9 +59,9 @@ fn read_document_with(file: FileId, src: &str, diags: &mut Diagnostics, may_spli
         root_attributes: root
             .attributes()
             .map(|a| (qualified_attr_name(&a), a.value().to_string()))
-            .chain(root.namespaces().map(|ns| match ns.name() {
-                Some(p) => (format!("xmlns:{p}"), ns.uri().to_string()),
-                None => ("xmlns".to_string(), ns.uri().to_string()),
+            .chain(doc.root_namespaces().map(|(prefix, uri)| match prefix {
+                Some(p) => (format!("xmlns:{p}"), uri.to_string()),
+                None => ("xmlns".to_string(), uri.to_string()),
             }))
             .filter(|(k, _)| !k.is_empty())
             .collect(),
@@ -79,47 +73,20 @@ fn read_document_with(file: FileId, src: &str, diags: &mut Diagnostics, may_spli
         components: vec![],
         targets: vec![],
     };
-    // roxmltree does not list namespace declarations among attributes; keep order stable.
+    // Namespace declarations are not among the attributes: declarations first, as written.
     items.root_attributes.sort_by_key(|a| !a.0.starts_with("xmlns"));
     items.root_attributes.dedup();
-    for child in elements(root) {
+    for child in root.children() {
         r.top_level(child, root_kind, &mut items);
     }
     Some(items)
 }
 
-fn qualified_attr_name(a: &roxmltree::Attribute<'_, '_>) -> String {
+fn qualified_attr_name(a: &Attr<'_, '_>) -> String {
     match a.namespace() {
         Some("http://www.w3.org/2001/XMLSchema-instance") => format!("xsi:{}", a.name()),
         _ => a.name().to_string(),
     }
-}
-
-fn xml_error_message(e: &roxmltree::Error) -> String {
-    // roxmltree's messages end with " at row:col"; we print the position ourselves.
-    let s = e.to_string();
-    let s = match s.rfind(" at ") {
-        Some(k) if s[k + 4..].chars().all(|c| c.is_ascii_digit() || c == ':') => s[..k].to_string(),
-        _ => s,
-    };
-    format!("malformed XML: {s}")
-}
-
-/// Byte offset of a 1-based row and column (in characters).
-fn offset_of(src: &str, row: usize, col: usize) -> usize {
-    let mut offset = 0;
-    for (k, line) in src.split_inclusive('\n').enumerate() {
-        if k + 1 == row {
-            let within: usize = line.chars().take(col.saturating_sub(1)).map(char::len_utf8).sum();
-            return offset + within;
-        }
-        offset += line.len();
-    }
-    src.len()
-}
-
-fn elements<'a, 'i>(n: Node<'a, 'i>) -> impl Iterator<Item = Node<'a, 'i>> {
-    n.children().filter(Node::is_element)
 }
 
 struct Reader<'s> {
@@ -145,23 +112,9 @@ impl<'s> Reader<'s> {
         Span::new(self.file, r.start, r.end)
     }
 
-    /// Span of an element's name (just after `<`).
+    /// Span of an element's (qualified) name, just after `<`.
     fn name_span(&self, n: Node<'_, '_>) -> Span {
-        let start = n.range().start + 1;
-        let name = n.tag_name().name();
-        // Most elements have no prefix (a default namespace is not one): the local name is what
-        // follows `<`, ended by whitespace, `>` or `/`.
-        let bytes = self.src.as_bytes();
-        if self.src.get(start..start + name.len()) == Some(name)
-            && bytes.get(start + name.len()).is_some_and(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/')
-        {
-            return Span::new(self.file, start, start + name.len());
-        }
-        let qlen = name.len() + n.tag_name().namespace().map_or(0, |_| {
-            // a prefixed name `p:name`: find the colon in the source
-            self.src[start..].find(|c: char| c.is_whitespace() || c == '>' || c == '/').map_or(0, |end| end - n.tag_name().name().len())
-        });
-        Span::new(self.file, start, start + qlen)
+        self.span(n.qname_range())
     }
 
     fn value_span(&self, n: Node<'_, '_>, name: &str) -> Span {
@@ -180,7 +133,7 @@ impl<'s> Reader<'s> {
             if !allowed.contains(&a.name()) {
                 let d = Diagnostic::error(
                     "unknown-attribute",
-                    format!("`<{}>` has no attribute `{}`", n.tag_name().name(), a.name()),
+                    format!("`<{}>` has no attribute `{}`", n.name(), a.name()),
                 )
                 .at(self.span(a.range_qname()))
                 .with_note(format!("allowed: {}", allowed.join(", ")));
@@ -197,7 +150,7 @@ impl<'s> Reader<'s> {
             None => {
                 let d = Diagnostic::error(
                     "missing-attribute",
-                    format!("`<{}>` needs the attribute `{name}`", a.node.tag_name().name()),
+                    format!("`<{}>` needs the attribute `{name}`", a.node.name()),
                 )
                 .at(self.name_span(a.node));
                 self.diags.push(d);
@@ -231,7 +184,7 @@ impl<'s> Reader<'s> {
     }
 
     fn unknown_element(&mut self, n: Node<'_, '_>, context: &str, allowed: &[&str]) {
-        let d = Diagnostic::error("unknown-element", format!("`<{}>` is not allowed in {context}", n.tag_name().name()))
+        let d = Diagnostic::error("unknown-element", format!("`<{}>` is not allowed in {context}", n.name()))
             .at(self.name_span(n))
             .with_note(format!("expected one of: {}", allowed.join(", ")));
         self.diags.push(d);
@@ -239,7 +192,7 @@ impl<'s> Reader<'s> {
 
     fn top_level(&mut self, n: Node<'_, '_>, root: RootKind, items: &mut DocItems) {
         let span = self.span(n.range());
-        match n.tag_name().name() {
+        match n.name() {
             "Include" if root == RootKind::Lems => {
                 let a = self.check_attrs(n, &["file"]);
                 let file = self.req(&a, "file");
@@ -255,7 +208,7 @@ impl<'s> Reader<'s> {
                 let name = self.req(&a, "name");
                 let mut exps = [0i8; 7];
                 for (k, key) in ["m", "l", "t", "i", "k", "n", "j"].iter().enumerate() {
-                    if let Some(v) = n.attribute(*key) {
+                    if let Some(v) = n.attribute(key) {
                         match v.trim().parse::<i8>() {
                             Ok(x) => exps[k] = x,
                             Err(_) => self.diags.push(
@@ -372,9 +325,9 @@ impl<'s> Reader<'s> {
             "ComponentReference", "Attachments", "EventPort", "Text", "Path", "Dynamics", "Structure",
             "Simulation", "About", "Meta",
         ];
-        for c in elements(n) {
+        for c in n.children() {
             let span = self.span(c.range());
-            match c.tag_name().name() {
+            match c.name() {
                 "Parameter" => t.parameters.push(self.named(c, true)),
                 "DerivedParameter" => {
                     let a = self.check_attrs(c, &["name", "dimension", "value", "description"]);
@@ -409,7 +362,7 @@ impl<'s> Reader<'s> {
                     t.children.push(ChildDecl {
                         name: r.name,
                         type_name: r.type_name,
-                        multiple: c.tag_name().name() == "Children",
+                        multiple: c.name() == "Children",
                         description: r.description,
                         span,
                     });
@@ -485,9 +438,9 @@ impl<'s> Reader<'s> {
             "StateVariable", "DerivedVariable", "ConditionalDerivedVariable", "TimeDerivative", "OnStart",
             "OnCondition", "OnEvent", "Regime", "KineticScheme",
         ];
-        for c in elements(n) {
+        for c in n.children() {
             let span = self.span(c.range());
-            match c.tag_name().name() {
+            match c.name() {
                 "StateVariable" => {
                     let a = self.check_attrs(c, &["name", "dimension", "exposure", "description"]);
                     d.state_variables.push(StateVariable {
@@ -551,8 +504,8 @@ impl<'s> Reader<'s> {
                         dimension_span: self.value_span(c, "dimension"),
                         exposure_span: self.value_span(c, "exposure"),
                     };
-                    for k in elements(c) {
-                        if k.tag_name().name() != "Case" {
+                    for k in c.children() {
+                        if k.name() != "Case" {
                             self.unknown_element(k, "a `<ConditionalDerivedVariable>`", &["Case"]);
                             continue;
                         }
@@ -568,7 +521,7 @@ impl<'s> Reader<'s> {
                     let name = self.req(&a, "name");
                     let initial = c.attribute("initial").is_some_and(|v| v == "true");
                     let mut body = Behaviour::default();
-                    for k in elements(c) {
+                    for k in c.children() {
                         self.behaviour(k, &mut body, true);
                     }
                     d.regimes.push(Regime { name, initial, body, span });
@@ -599,7 +552,7 @@ impl<'s> Reader<'s> {
 
     fn behaviour(&mut self, c: Node<'_, '_>, body: &mut Behaviour, in_regime: bool) {
         let span = self.span(c.range());
-        match c.tag_name().name() {
+        match c.name() {
             "TimeDerivative" => {
                 let a = self.check_attrs(c, &["variable", "value"]);
                 let variable = self.req(&a, "variable");
@@ -641,9 +594,9 @@ impl<'s> Reader<'s> {
 
     fn actions(&mut self, n: Node<'_, '_>, events_allowed: bool) -> Vec<Action> {
         let mut out = vec![];
-        for c in elements(n) {
+        for c in n.children() {
             let span = self.span(c.range());
-            match c.tag_name().name() {
+            match c.name() {
                 "StateAssignment" => {
                     let a = self.check_attrs(c, &["variable", "value"]);
                     let variable = self.req(&a, "variable");
@@ -659,7 +612,7 @@ impl<'s> Reader<'s> {
                     out.push(Action::Transition { regime: self.req(&a, "regime"), span, at: self.value_span(c, "regime") });
                 }
                 _ => {
-                    let ctx = format!("`<{}>`", n.tag_name().name());
+                    let ctx = format!("`<{}>`", n.name());
                     let allowed: &[&str] = if events_allowed { &["StateAssignment", "EventOut", "Transition"] } else { &["StateAssignment"] };
                     self.unknown_element(c, &ctx, allowed);
                 }
@@ -671,9 +624,9 @@ impl<'s> Reader<'s> {
     fn structure_items(&mut self, n: Node<'_, '_>, depth: usize) -> Vec<StructureItem> {
         let mut out = vec![];
         const ALLOWED: &[&str] = &["ChildInstance", "MultiInstantiate", "ForEach", "With", "EventConnection", "Tunnel"];
-        for c in elements(n) {
+        for c in n.children() {
             let span = self.span(c.range());
-            match c.tag_name().name() {
+            match c.name() {
                 "ChildInstance" => {
                     let a = self.check_attrs(c, &["component"]);
                     out.push(StructureItem::ChildInstance { component: self.req(&a, "component"), span });
@@ -750,9 +703,9 @@ impl<'s> Reader<'s> {
 
     fn assigns(&mut self, n: Node<'_, '_>) -> Vec<Assign> {
         let mut out = vec![];
-        for c in elements(n) {
-            if c.tag_name().name() != "Assign" {
-                self.unknown_element(c, &format!("`<{}>`", n.tag_name().name()), &["Assign"]);
+        for c in n.children() {
+            if c.name() != "Assign" {
+                self.unknown_element(c, &format!("`<{}>`", n.name()), &["Assign"]);
                 continue;
             }
             let a = self.check_attrs(c, &["property", "value"]);
@@ -767,9 +720,9 @@ impl<'s> Reader<'s> {
         let _ = self.check_attrs(n, &[]);
         let mut s = SimulationDecl::default();
         const ALLOWED: &[&str] = &["Run", "Record", "EventRecord", "DataDisplay", "DataWriter", "EventWriter"];
-        for c in elements(n) {
+        for c in n.children() {
             let span = self.span(c.range());
-            let item = match c.tag_name().name() {
+            let item = match c.name() {
                 "Run" => {
                     let a = self.check_attrs(c, &["component", "variable", "increment", "total"]);
                     SimulationItem::Run {
@@ -830,12 +783,12 @@ impl<'s> Reader<'s> {
             );
             return None;
         }
-        let tag = n.tag_name().name().to_string();
+        let tag = n.name().to_string();
         let lems_style = tag == "Component";
         // One pass over the attributes: `id` and `type` are kept apart, the others in order.
         let mut id = None;
         let mut ty = None;
-        let plain = |a: &roxmltree::Attribute<'_, '_>| a.namespace().is_none() && a.name() != "id" && a.name() != "type";
+        let plain = |a: &Attr<'_, '_>| a.namespace().is_none() && a.name() != "id" && a.name() != "type";
         let mut attributes = Vec::with_capacity(n.attributes().filter(plain).count());
         for a in n.attributes() {
             if a.namespace().is_some() {
@@ -875,26 +828,16 @@ impl<'s> Reader<'s> {
             c.text = (!inner.trim().is_empty()).then(|| inner.to_string());
             return Some(c);
         }
-        // Text between child elements is almost always indentation: build a string only when
-        // some of it is not whitespace.
-        let mut elements_count = 0;
-        let mut has_text = false;
-        for k in n.children() {
-            if k.is_element() {
-                elements_count += 1;
-            } else if k.is_text() && k.text().is_some_and(|t| !t.trim().is_empty()) {
-                has_text = true;
-            }
-        }
-        if has_text {
-            let text: String = n.children().filter(|k| k.is_text()).filter_map(|k| k.text()).collect();
+        // Text between child elements is almost always indentation, which the tree drops.
+        if let Some(text) = n.text() {
             c.text = Some(text.trim().to_string());
         }
+        let elements_count = n.child_count();
         c.children.reserve_exact(elements_count);
         if elements_count >= SPLIT_AT && self.may_split {
             self.components_split(n, elements_count, depth + 1, &mut c.children);
         } else {
-            for k in elements(n) {
+            for k in n.children() {
                 if let Some(child) = self.component(k, depth + 1) {
                     c.children.push(child);
                 }
@@ -906,7 +849,7 @@ impl<'s> Reader<'s> {
     /// Reads the `count` child elements of `n` into `out`, the second half on a helper thread.
     /// The result, diagnostics included and in order, is what reading them in turn gives.
     fn components_split(&mut self, n: Node<'_, '_>, count: usize, depth: usize, out: &mut Vec<Component>) {
-        let kids: Vec<Node<'_, '_>> = elements(n).collect();
+        let kids: Vec<Node<'_, '_>> = n.children().collect();
         let (first, second) = kids.split_at(count / 2);
         let (file, src) = (self.file, self.src);
         let read_all = move |kids: &[Node<'_, '_>], diags: &mut Diagnostics, out: &mut Vec<Component>| {
