@@ -131,7 +131,7 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
     let mut cache = Cache { types: HashMap::default(), is_a: HashMap::default() };
     duplicate_ids(ctx, &model.components, "the document");
     for c in &model.components {
-        check_component(ctx, &mut cache, ids, c, None, 0, &mut None);
+        check_component(ctx, &mut cache, ids, c, None, 0, &mut Siblings::default());
     }
     for t in &model.targets {
         if !ids.contains_key(t.component.as_str()) {
@@ -169,6 +169,17 @@ fn units_of(ctx: &Ctx<'_>, dim: Dimension) -> Vec<String> {
     ctx.units.iter().filter(|u| u.dimension == dim).map(|u| u.symbol.clone()).take(6).collect()
 }
 
+/// What siblings share, remembered from one to the next: they mostly repeat one tag and type
+/// (a projection's connections), so the type is looked up, and the pair's fit to the parent's
+/// slots decided, once.
+#[derive(Default)]
+struct Siblings<'m> {
+    /// The type looked up last, by name.
+    info: Option<(&'m str, Option<Rc<TypeInfo<'m>>>)>,
+    /// The last (tag, type) pair found to fit the parent.
+    fits_parent: Option<(&'m str, &'m str)>,
+}
+
 fn check_component<'m>(
     ctx: &mut Ctx<'m>,
     cache: &mut Cache<'m>,
@@ -176,7 +187,7 @@ fn check_component<'m>(
     c: &'m Component,
     parent: Option<(&'m Component, &TypeInfo<'m>)>,
     depth: usize,
-    fits_parent: &mut Option<(&'m str, &'m str)>,
+    siblings: &mut Siblings<'m>,
 ) {
     let model = ctx.model;
     if c.tag == "annotation" {
@@ -185,7 +196,15 @@ fn check_component<'m>(
     if c.type_name.is_empty() {
         return; // `<Component>` without `type`: reported by the reader
     }
-    let Some(info) = cache.info(model, &c.type_name) else {
+    let info = match &siblings.info {
+        Some((name, info)) if *name == c.type_name => info.clone(),
+        _ => {
+            let info = cache.info(model, &c.type_name);
+            siblings.info = Some((&c.type_name, info.clone()));
+            info
+        }
+    };
+    let Some(info) = info else {
         let what = if c.explicit_type || c.lems_style { format!("unknown component type `{}`", c.type_name) } else { format!("unknown element or component type `<{}>`", c.tag) };
         let span = if c.explicit_type { c.type_span.unwrap_or(c.name_span) } else { c.name_span };
         let mut d = Diagnostic::error("unknown-type", what).at(span);
@@ -201,9 +220,9 @@ fn check_component<'m>(
         return;
     };
     if let Some((p, pi)) = parent {
-        let known = fits_parent.is_some_and(|(tag, ty)| tag == c.tag && ty == c.type_name);
+        let known = siblings.fits_parent.is_some_and(|(tag, ty)| tag == c.tag && ty == c.type_name);
         if !known && check_child_slot(ctx, cache, c, p, pi) {
-            *fits_parent = Some((&c.tag, &c.type_name));
+            siblings.fits_parent = Some((&c.tag, &c.type_name));
         }
     }
     check_attributes(ctx, ids, c, &info);
@@ -211,11 +230,9 @@ fn check_component<'m>(
         duplicate_ids(ctx, &c.children, &format!("`{}`", c.id.as_deref().unwrap_or(&c.tag)));
     }
     if depth < 512 {
-        // Siblings mostly repeat one (tag, type) pair (a projection's connections): whether
-        // that pair fits a slot of this type is decided once.
-        let mut fits: Option<(&str, &str)> = None;
+        let mut siblings = Siblings::default();
         for k in &c.children {
-            check_component(ctx, cache, ids, k, Some((c, &info)), depth + 1, &mut fits);
+            check_component(ctx, cache, ids, k, Some((c, &info)), depth + 1, &mut siblings);
         }
     }
 }
@@ -343,16 +360,16 @@ fn check_quantity(ctx: &mut Ctx<'_>, a: &Attribute, dim_name: &str, want: Option
     let what = &format_args!("{kind} `{}`", a.name);
     if is_any_dimension(dim_name) {
         // `*`: any dimension, but still a well-formed quantity.
-        if let Err(e) = myelin_units::parse_quantity(&a.value, ctx.units) {
+        if let Err(e) = myelin_units::parse_quantity_ref(&a.value, ctx.units) {
             ctx.push(Diagnostic::error(if matches!(e, myelin_units::QuantityError::UnknownUnit(_)) { "unknown-unit" } else { "bad-quantity" }, format!("bad value `{}` for {what}: {e}", a.value)).at(a.value_span));
         }
         return;
     }
     let Some(want) = want else { return }; // reported with the type
-    match myelin_units::parse_quantity(&a.value, ctx.units) {
-        Ok(q) => {
-            if q.dimension != want {
-                let mut d = match &q.unit {
+    match myelin_units::parse_quantity_ref(&a.value, ctx.units) {
+        Ok((_, dimension, unit)) => {
+            if dimension != want {
+                let mut d = match unit {
                     Some(u) => Diagnostic::error(
                         "wrong-dimension",
                         format!("{what} is a {}, but `{u}` is a unit of {}", dim_label(dim_name), unit_dim_name(ctx, u)),

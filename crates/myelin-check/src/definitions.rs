@@ -35,7 +35,15 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
 /// declare as children, attachments or required instances, transitively.
 fn used_types(model: &Model) -> HashSet<&str> {
     let mut used: HashSet<&str> = HashSet::new();
-    let mut todo: Vec<&str> = model.all_components().iter().map(|c| c.type_name.as_str()).collect();
+    // Siblings mostly share a type (a network's connections): each run of one name is taken once.
+    let mut todo: Vec<&str> = Vec::new();
+    for c in &model.components {
+        c.walk(&mut |k| {
+            if todo.last() != Some(&k.type_name.as_str()) {
+                todo.push(&k.type_name);
+            }
+        });
+    }
     while let Some(name) = todo.pop() {
         if !used.insert(name) {
             continue;

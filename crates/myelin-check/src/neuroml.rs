@@ -51,6 +51,8 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
     let model = ctx.model;
     let ids = ctx.ids;
     let mut is_cell: HashMap<&str, bool> = HashMap::default();
+    // Siblings mostly share a type: the last answer is kept at hand.
+    let mut last: Option<(&str, bool)> = None;
     for c in model.all_components() {
         match c.type_name.as_str() {
             "populationList" => population_list_size(ctx, c),
@@ -58,7 +60,15 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
             "network" | "networkWithTemperature" => network(ctx, c, ids),
             _ => {}
         }
-        if *is_cell.entry(c.type_name.as_str()).or_insert_with(|| model.is_a(&c.type_name, "cell")) {
+        let cell = match last {
+            Some((ty, cell)) if ty == c.type_name => cell,
+            _ => {
+                let cell = *is_cell.entry(c.type_name.as_str()).or_insert_with(|| model.is_a(&c.type_name, "cell"));
+                last = Some((&c.type_name, cell));
+                cell
+            }
+        };
+        if cell {
             for key in ["morphology", "biophysicalProperties"] {
                 if let Some(a) = c.attribute(key)
                     && !ids.contains_key(a.value.as_str()) {
@@ -193,7 +203,7 @@ fn network<'m>(ctx: &mut Ctx<'m>, net: &'m Component, ids: &HashMap<&'m str, &'m
     let pop_ref = |ctx: &mut Ctx<'_>, c: &Component, key: &str| -> Option<(String, Option<usize>)> {
         let a = c.attribute(key)?;
         match pops.get(a.value.as_str()) {
-            Some(size) => Some((a.value.clone(), *size)),
+            Some(size) => Some((a.value.to_string(), *size)),
             None => {
                 let d = Diagnostic::error("dangling-reference", format!("`{key}` refers to population `{}`, which is not in network `{}`", a.value, net.id.as_deref().unwrap_or("")))
                     .at(a.value_span);
@@ -212,19 +222,25 @@ fn network<'m>(ctx: &mut Ctx<'m>, net: &'m Component, ids: &HashMap<&'m str, &'m
         if model.is_a(ty, "projection") || model.is_a(ty, "electricalProjection") || model.is_a(ty, "continuousProjection") {
             let pre = pop_ref(ctx, k, "presynapticPopulation");
             let post = pop_ref(ctx, k, "postsynapticPopulation");
-            const CELLS: [&str; 4] = ["preCellId", "postCellId", "preCell", "postCell"];
-            const SEGMENTS: [&str; 4] = ["preSegmentId", "postSegmentId", "preSegment", "postSegment"];
             for conn in &k.children {
                 // One pass over the attributes (a network has hundreds of thousands of
                 // connections), then the checks in a fixed order.
                 let mut cells: [Option<&myelin_ir::Attribute>; 4] = [None; 4];
                 let mut segs: [Option<&myelin_ir::Attribute>; 4] = [None; 4];
                 for a in &conn.attributes {
-                    if let Some(i) = CELLS.iter().position(|k| *k == a.name) {
-                        cells[i].get_or_insert(a);
-                    } else if let Some(i) = SEGMENTS.iter().position(|k| *k == a.name) {
-                        segs[i].get_or_insert(a);
-                    }
+                    // A `match` compiles to a switch on the length and one comparison.
+                    let slot = match a.name.as_str() {
+                        "preCellId" => &mut cells[0],
+                        "postCellId" => &mut cells[1],
+                        "preCell" => &mut cells[2],
+                        "postCell" => &mut cells[3],
+                        "preSegmentId" => &mut segs[0],
+                        "postSegmentId" => &mut segs[1],
+                        "preSegment" => &mut segs[2],
+                        "postSegment" => &mut segs[3],
+                        _ => continue,
+                    };
+                    slot.get_or_insert(a);
                 }
                 for (a, pop) in cells.into_iter().zip([&pre, &post, &pre, &post]) {
                     if let (Some(a), Some((name, size))) = (a, pop) {
@@ -259,7 +275,7 @@ fn network<'m>(ctx: &mut Ctx<'m>, net: &'m Component, ids: &HashMap<&'m str, &'m
 /// A cell reference inside a projection or input list: `../pop/3/cell`, `../pop[3]`, or a bare
 /// index.
 fn cell_index(ctx: &mut Ctx<'_>, a: &myelin_ir::Attribute, pop: &str, size: Option<usize>, pops: &HashMap<&str, Option<usize>>) {
-    let v = a.value.trim();
+    let v = trim(&a.value);
     let index = if v.starts_with("../") {
         // `../pop[3]` or `../pop/3/cell`: the usual form, not a bare index.
         match parse_cell_path(v) {
@@ -327,13 +343,30 @@ fn parse_cell_path(v: &str) -> Option<(&str, usize)> {
     let v = v.strip_prefix("../").unwrap_or(v);
     if let Some(open) = v.bytes().position(|b| b == b'[') {
         let close = v.as_bytes()[open..].iter().position(|&b| b == b']')? + open;
-        let i = v[open + 1..close].trim().parse().ok()?;
+        let i = parse_index(trim(&v[open + 1..close]))?;
         return Some((&v[..open], i));
     }
     let mut parts = v.split('/');
     let pop = parts.next()?;
-    let i = parts.next()?.parse().ok()?;
+    let i = parse_index(parts.next()?)?;
     Some((pop, i))
+}
+
+/// `s.parse::<usize>().ok()`, with a fast path for plain digits (every connection of a
+/// network names two cells).
+fn parse_index(s: &str) -> Option<usize> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().ok();
+    }
+    s.bytes().try_fold(0usize, |n, b| n.checked_mul(10)?.checked_add(usize::from(b - b'0')))
+}
+
+/// `s.trim()`, without looking at characters when the ends are plainly not whitespace.
+fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
 }
 
 #[cfg(test)]
@@ -344,5 +377,10 @@ mod tests {
         assert_eq!(super::parse_cell_path("../pop[12]"), Some(("pop", 12)));
         assert_eq!(super::parse_cell_path("pop[0]"), Some(("pop", 0)));
         assert_eq!(super::parse_cell_path("pop"), None);
+        assert_eq!(super::parse_cell_path("../pop[ 7 ]"), Some(("pop", 7)));
+        assert_eq!(super::parse_cell_path("pop/+4/cell"), Some(("pop", 4)));
+        assert_eq!(super::parse_cell_path("pop[99999999999999999999999]"), None);
+        assert_eq!(super::trim(" a\u{a0}"), "a");
+        assert_eq!(super::trim("a"), "a");
     }
 }

@@ -16,6 +16,11 @@
 #![forbid(unsafe_code)]
 
 use indexmap::IndexMap;
+/// The string type of [`Component`]s and [`Attribute`]s: as big as a `String`, but strings of
+/// up to 24 bytes (tags, ids, attribute names and most values) live inline, without a heap
+/// allocation. A network has hundreds of thousands of components, so this decides much of the
+/// time and memory reading it takes. Derefs to `&str`.
+pub use compact_str::CompactString;
 pub use myelin_diag::{FileId, Span};
 pub use myelin_units::Dimension;
 
@@ -112,9 +117,9 @@ pub struct Target {
 /// written, `type_name` is the type the reader determined (empty if it could not).
 #[derive(Clone, Debug)]
 pub struct Component {
-    pub id: Option<String>,
-    pub tag: String,
-    pub type_name: String,
+    pub id: Option<CompactString>,
+    pub tag: CompactString,
+    pub type_name: CompactString,
     /// True when written as `<Component ...>` rather than in tag style.
     pub lems_style: bool,
     /// True when `type=` was written explicitly.
@@ -123,7 +128,7 @@ pub struct Component {
     pub attributes: Vec<Attribute>,
     pub children: Vec<Component>,
     /// Character content (e.g. of `<notes>`), trimmed; `None` if empty.
-    pub text: Option<String>,
+    pub text: Option<CompactString>,
     pub span: Span,
     /// The span of the element name, where most diagnostics about the component point.
     pub name_span: Span,
@@ -134,8 +139,8 @@ pub struct Component {
 
 #[derive(Clone, Debug)]
 pub struct Attribute {
-    pub name: String,
-    pub value: String,
+    pub name: CompactString,
+    pub value: CompactString,
     /// Span of the attribute name.
     pub name_span: Span,
     /// Span of the value between the quotes.

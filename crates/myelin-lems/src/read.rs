@@ -3,7 +3,7 @@
 
 use myelin_diag::{Diagnostic, Diagnostics, FileId, Span};
 use myelin_ir::*;
-use crate::xml::{Attr, Document, Node};
+use crate::xml::{Attr, Children, Document, Node};
 
 /// Deepest element nesting accepted; deeper documents are refused (a hostile-input guard).
 pub(crate) const MAX_DEPTH: usize = 256;
@@ -783,7 +783,7 @@ impl<'s> Reader<'s> {
             );
             return None;
         }
-        let tag = n.name().to_string();
+        let tag = CompactString::from(n.name());
         let lems_style = tag == "Component";
         // One pass over the attributes: `id` and `type` are kept apart, the others in order.
         let mut id = None;
@@ -798,16 +798,16 @@ impl<'s> Reader<'s> {
                 "id" => id = Some(a),
                 "type" => ty = Some(a),
                 name => attributes.push(Attribute {
-                    name: name.to_string(),
-                    value: a.value().to_string(),
+                    name: name.into(),
+                    value: a.value().into(),
                     name_span: self.span(a.range_qname()),
                     value_span: self.span(a.range_value()),
                 }),
             }
         }
         let mut c = Component {
-            id: id.map(|a| a.value().to_string()),
-            type_name: ty.map(|a| a.value().to_string()).unwrap_or_default(),
+            id: id.map(|a| a.value().into()),
+            type_name: ty.map(|a| a.value().into()).unwrap_or_default(),
             explicit_type: ty.is_some(),
             lems_style,
             attributes,
@@ -825,12 +825,12 @@ impl<'s> Reader<'s> {
         if c.tag == "annotation" {
             // RDF and other metadata: kept verbatim, never interpreted.
             let inner = inner_xml(self.src, n);
-            c.text = (!inner.trim().is_empty()).then(|| inner.to_string());
+            c.text = (!inner.trim().is_empty()).then(|| inner.into());
             return Some(c);
         }
         // Text between child elements is almost always indentation, which the tree drops.
         if let Some(text) = n.text() {
-            c.text = Some(text.trim().to_string());
+            c.text = Some(text.trim().into());
         }
         let elements_count = n.child_count();
         c.children.reserve_exact(elements_count);
@@ -846,25 +846,28 @@ impl<'s> Reader<'s> {
         Some(c)
     }
 
-    /// Reads the `count` child elements of `n` into `out`, the second half on a helper thread.
-    /// The result, diagnostics included and in order, is what reading them in turn gives.
+    /// Reads the `count` child elements of `n` into `out`, the last two fifths on a helper
+    /// thread (it starts later, in a fresh allocator arena, and its part is then moved into
+    /// `out`: an even split leaves this thread waiting). The result, diagnostics included and
+    /// in order, is what reading them in turn gives.
     fn components_split(&mut self, n: Node<'_, '_>, count: usize, depth: usize, out: &mut Vec<Component>) {
-        let kids: Vec<Node<'_, '_>> = n.children().collect();
-        let (first, second) = kids.split_at(count / 2);
+        let half = count * 3 / 5;
+        let mut second = n.children();
+        second.by_ref().take(half).for_each(drop);
         let (file, src) = (self.file, self.src);
-        let read_all = move |kids: &[Node<'_, '_>], diags: &mut Diagnostics, out: &mut Vec<Component>| {
+        let read_all = move |kids: &mut dyn Iterator<Item = Node<'_, '_>>, diags: &mut Diagnostics, out: &mut Vec<Component>| {
             let mut r = Reader { file, src, diags, may_split: false };
-            out.extend(kids.iter().filter_map(|&k| r.component(k, depth)));
+            out.extend(kids.filter_map(|k| r.component(k, depth)));
         };
-        let read_apart = move |kids: &[Node<'_, '_>]| {
+        let read_apart = move |mut kids: Children<'_, '_>| {
             let mut diags = Diagnostics::new();
-            let mut built = Vec::with_capacity(kids.len());
-            read_all(kids, &mut diags, &mut built);
+            let mut built = Vec::with_capacity(count - half);
+            read_all(&mut kids, &mut diags, &mut built);
             (built, diags)
         };
         std::thread::scope(|s| {
             let helper = std::thread::Builder::new().spawn_scoped(s, move || read_apart(second));
-            read_all(first, self.diags, out);
+            read_all(&mut n.children().take(half), self.diags, out);
             let (built, diags) = match helper {
                 Ok(h) => h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
                 // No thread to be had: read the second half here.

@@ -5,12 +5,12 @@
 //! itself (NeuroML's `<izhikevich2007Cell ..>`, or `<population>` inside `<network>` matching
 //! `<Children name="populations" type="population">` by type).
 
-use myelin_ir::{Component, Model};
+use myelin_ir::{Component, CompactString, Model};
 use rustc_hash::FxHashMap;
 
 /// (parent type, tag) → the type a child element with that tag has. Big networks repeat the
 /// same few pairs hundreds of thousands of times.
-type Memo = FxHashMap<String, FxHashMap<String, String>>;
+type Memo = FxHashMap<CompactString, FxHashMap<CompactString, CompactString>>;
 
 pub(crate) fn resolve_component_types(model: &mut Model) {
     let mut components = std::mem::take(&mut model.components);
@@ -33,7 +33,7 @@ fn resolve_children(model: &Model, memo: &mut Memo, c: &mut Component) {
     }
     let parent_type = c.type_name.clone();
     // Siblings mostly share a tag (a projection's connections): remember the last answer.
-    let mut last: Option<(usize, String)> = None;
+    let mut last: Option<(usize, CompactString)> = None;
     for k in 0..c.children.len() {
         let child = &c.children[k];
         if child.type_name.is_empty() && !child.lems_style {
@@ -52,16 +52,16 @@ fn resolve_children(model: &Model, memo: &mut Memo, c: &mut Component) {
 }
 
 /// The type of a child element with `tag` inside a component of type `parent`.
-fn child_type(model: &Model, memo: &mut Memo, parent: &str, tag: &str) -> String {
+fn child_type(model: &Model, memo: &mut Memo, parent: &str, tag: &str) -> CompactString {
     if !memo.contains_key(parent) {
-        memo.insert(parent.to_string(), FxHashMap::default());
+        memo.insert(parent.into(), FxHashMap::default());
     }
     let by_tag = memo.get_mut(parent).expect("inserted above");
     if let Some(t) = by_tag.get(tag) {
         return t.clone();
     }
-    let t = infer(model, tag, Some(parent)).unwrap_or_else(|| tag.to_string());
-    by_tag.insert(tag.to_string(), t.clone());
+    let t = infer(model, tag, Some(parent)).map_or_else(|| tag.into(), CompactString::from);
+    by_tag.insert(tag.into(), t.clone());
     t
 }
 

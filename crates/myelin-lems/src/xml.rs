@@ -218,6 +218,7 @@ impl<'d, 's> Node<'d, 's> {
     }
 }
 
+#[derive(Clone, Copy)]
 pub(crate) struct Children<'d, 's> {
     doc: &'d Document<'s>,
     next: u32,

@@ -135,7 +135,7 @@ pub struct Simulation<'m> {
 }
 
 fn component_name(c: &Component) -> String {
-    c.id.clone().unwrap_or_else(|| c.tag.clone())
+    c.id.as_deref().unwrap_or(&c.tag).to_string()
 }
 
 impl<'m> Simulation<'m> {
@@ -345,7 +345,7 @@ impl<'m> Simulation<'m> {
         });
         // Children written inside the component.
         for k in &c.children {
-            if k.tag == "annotation" || k.type_name.is_empty() || !self.model.component_types.contains_key(&k.type_name) {
+            if k.tag == "annotation" || k.type_name.is_empty() || !self.model.component_types.contains_key(k.type_name.as_str()) {
                 continue;
             }
             let child = self.instantiate(k, Some(id), depth + 1)?;
@@ -540,7 +540,7 @@ impl<'m> Simulation<'m> {
     /// Whether receivers of `comp` may be merged: its type qualifies (see [`crate::merge`])
     /// and it has no child components.
     fn merge_candidate(&mut self, comp: &'m Component) -> Result<bool, SimError> {
-        if !self.merge || comp.children.iter().any(|k| k.tag != "annotation" && self.model.component_types.contains_key(&k.type_name)) {
+        if !self.merge || comp.children.iter().any(|k| k.tag != "annotation" && self.model.component_types.contains_key(k.type_name.as_str())) {
             return Ok(false);
         }
         let ty = self.type_id(&comp.type_name).map_err(|e| e.at(comp.name_span))?;
@@ -894,7 +894,7 @@ impl<'m> Simulation<'m> {
     /// Output files and event files of the Simulation, with their columns resolved.
     fn wire_records(&mut self, sim: &'m Component) -> Result<(), SimError> {
         for out in sim.children.iter().filter(|k| self.model.is_a(&k.type_name, "OutputFile")) {
-            let file = out.attribute("fileName").map(|a| a.value.clone()).ok_or_else(|| SimError::new("OutputFile without fileName").at(out.name_span))?;
+            let file = out.attribute("fileName").map(|a| a.value.to_string()).ok_or_else(|| SimError::new("OutputFile without fileName").at(out.name_span))?;
             let mut cols = vec![];
             let mut names = vec![];
             for col in out.children.iter().filter(|k| self.model.is_a(&k.type_name, "OutputColumn")) {
@@ -913,8 +913,8 @@ impl<'m> Simulation<'m> {
             self.columns.push(cols);
         }
         for ev in sim.children.iter().filter(|k| self.model.is_a(&k.type_name, "EventOutputFile")) {
-            let file = ev.attribute("fileName").map(|a| a.value.clone()).ok_or_else(|| SimError::new("EventOutputFile without fileName").at(ev.name_span))?;
-            let format = ev.attribute("format").map_or("TIME_ID".to_string(), |a| a.value.clone());
+            let file = ev.attribute("fileName").map(|a| a.value.to_string()).ok_or_else(|| SimError::new("EventOutputFile without fileName").at(ev.name_span))?;
+            let format = ev.attribute("format").map_or("TIME_ID".to_string(), |a| a.value.to_string());
             let file_index = self.spec.events.len();
             let mut selections = vec![];
             for sel in ev.children.iter().filter(|k| self.model.is_a(&k.type_name, "EventSelection")) {

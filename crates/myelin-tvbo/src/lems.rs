@@ -1251,8 +1251,8 @@ impl<'a> Conv<'a> {
                 for (sv, v) in state {
                     if let Some(k) = d.state_variables.iter().position(|s| &s.name.value == sv) {
                         let init = &init_names[k];
-                        for a in c.attributes.iter_mut().filter(|a| &a.name == init) {
-                            a.value = format_f64(*v);
+                        for a in c.attributes.iter_mut().filter(|a| a.name == *init) {
+                            a.value = format_f64(*v).into();
                         }
                     }
                 }
@@ -1589,7 +1589,7 @@ fn component(
     span: Span,
 ) -> Component {
     Component {
-        id: id.map(str::to_string),
+        id: id.map(Into::into),
         tag: tag.into(),
         type_name: type_name.into(),
         lems_style,

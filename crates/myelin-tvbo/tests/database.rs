@@ -176,7 +176,7 @@ fn neuroml_experiments_load_and_export() {
             .as_ref()
             .map_or("ms", |t| t.value.as_str());
         assert_eq!(
-            sim.attribute("step").map(|a| a.value.clone()),
+            sim.attribute("step").map(|a| a.value.to_string()),
             Some(format!("{step}{unit}")),
             "{}",
             path.display()

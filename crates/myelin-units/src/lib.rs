@@ -14,7 +14,7 @@
 use std::fmt;
 
 mod quantity;
-pub use quantity::{parse_quantity, parse_number_prefix, Quantity, QuantityError};
+pub use quantity::{parse_quantity, parse_quantity_ref, parse_number_prefix, Quantity, QuantityError};
 
 /// Exponents of the seven LEMS base dimensions.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -140,7 +140,8 @@ impl Unit {
 /// The units known to a document, by symbol.
 #[derive(Clone, Debug, Default)]
 pub struct UnitTable {
-    units: indexmap::IndexMap<String, Unit>,
+    /// Fx-hashed: symbols are short and looked up once per quantity attribute of a model.
+    units: indexmap::IndexMap<String, Unit, rustc_hash::FxBuildHasher>,
 }
 
 impl UnitTable {

@@ -78,6 +78,13 @@ pub fn parse_number_prefix(s: &str) -> Option<(f64, &str)> {
 
 /// Parses a quantity string against the units of a document.
 pub fn parse_quantity(text: &str, units: &UnitTable) -> Result<Quantity, QuantityError> {
+    let (si, dimension, unit) = parse_quantity_ref(text, units)?;
+    Ok(Quantity { si, dimension, unit: unit.map(str::to_string) })
+}
+
+/// [`parse_quantity`] without allocating: the SI value, the dimension and the unit symbol as
+/// written (a slice of `text`). For checking hundreds of thousands of attributes.
+pub fn parse_quantity_ref<'t>(text: &'t str, units: &UnitTable) -> Result<(f64, Dimension, Option<&'t str>), QuantityError> {
     let trimmed = text.trim();
     let (value, rest) = parse_number_prefix(trimmed).ok_or(QuantityError::NotANumber)?;
     if !value.is_finite() {
@@ -85,14 +92,14 @@ pub fn parse_quantity(text: &str, units: &UnitTable) -> Result<Quantity, Quantit
     }
     let symbol = rest.trim();
     if symbol.is_empty() {
-        return Ok(Quantity { si: value, dimension: Dimension::NONE, unit: None });
+        return Ok((value, Dimension::NONE, None));
     }
     let unit = units.get(symbol).ok_or_else(|| QuantityError::UnknownUnit(symbol.to_string()))?;
     let si = unit.to_si(value);
     if !si.is_finite() {
         return Err(QuantityError::NotFinite);
     }
-    Ok(Quantity { si, dimension: unit.dimension, unit: Some(symbol.to_string()) })
+    Ok((si, unit.dimension, Some(symbol)))
 }
 
 #[cfg(test)]
