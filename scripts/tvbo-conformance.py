@@ -22,8 +22,12 @@ YAML that `myelin models NAME` prints; TVBO's database is then not needed.
 With --jax, each model is also exported with `--to jax`; the script must compile, and where a
 Python with JAX is at hand it is run with forward Euler and compared with jNeuroML's output.
 
+--network checks only a coupled 3-node network; --noise only additive noise, statistically (an
+Ornstein-Uhlenbeck process in jNeuroML, from its YAML and from its LEMS export in myelin).
+
 Usage: scripts/tvbo-conformance.py [--duration 50ms] [--myelin PATH] [--only NAME ...]
-                                   [--experiments | --builtin] [--jax] [--json FILE] [--keep DIR] [--no-euler]
+                                   [--experiments | --builtin | --network | --noise] [--jax]
+                                   [--json FILE] [--keep DIR] [--no-euler]
 The Euler reference needs sympy and PyYAML (skipped with a note when missing).
 Exit status: 0 when nothing failed, 1 otherwise, 2 when the reference files or tools are missing.
 The reference files come from scripts/fetch-reference.sh (never committed).
@@ -507,6 +511,18 @@ integration:
 """
 
 
+def export_experiment(args, d, stem, text, env=None):
+    """Writes experiment `text` as d/stem.yaml (with an empty d/results) and exports it with
+    `myelin export` to d/stem.xml; returns (d, yaml, xml, error or None)."""
+    (d / "results").mkdir(parents=True, exist_ok=True)
+    src = d / f"{stem}.yaml"
+    src.write_text(text)
+    xml = d / f"{stem}.xml"
+    r = subprocess.run([args.myelin, "export", str(src), "-o", str(xml)], capture_output=True, text=True, env=env)
+    error = None if r.returncode == 0 else "export failed: " + r.stderr.strip()[:300]
+    return d, src, xml, error
+
+
 def network_check(args, work):
     """A coupled 3-node network: exports it, runs it in jNeuroML and with `myelin run`, and
     compares both with an independent forward-Euler integration of the model's YAML (SymPy)
@@ -520,16 +536,10 @@ def network_check(args, work):
     import sympy as sp
     import yaml as _yaml
 
-    d = work / "network"
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "results").mkdir(exist_ok=True)
-    src = d / "g2d_3node.yaml"
-    src.write_text(NETWORK_EXPERIMENT)
-    xml = d / "g2d_3node.xml"
     env = dict(os.environ, MYELIN_TVBO_DATABASE=str(args.database))
-    r = subprocess.run([args.myelin, "export", str(src), "-o", str(xml)], capture_output=True, text=True, env=env)
-    if r.returncode != 0:
-        return {"status": "failed", "reason": "export failed: " + r.stderr.strip()[:300]}
+    d, src, xml, error = export_experiment(args, work / "network", "g2d_3node", NETWORK_EXPERIMENT, env)
+    if error:
+        return {"status": "failed", "reason": error}
     r = subprocess.run(["java", "-jar", str(args.jnml), xml.name, "-nogui"], cwd=d, capture_output=True, text=True, timeout=args.timeout)
     problem = first_problem(r.stdout + r.stderr)
     if problem:
@@ -548,33 +558,108 @@ def network_check(args, work):
     params["local_coupling"] = 0.0
     f = [sp.lambdify((V, W, c), sp.sympify(str(dyn["state_variables"][n]["equation"]["rhs"]), locals=loc).subs(params)) for n in ("V", "W")]
     edges = [(0, 1, 0.8), (1, 2, 0.9), (2, 0, 0.6), (1, 0, 0.4)]
-    x = np.array([[0.1, 0.0], [-0.1, 0.0], [0.0, 0.1]])
     dt, steps = 0.05, 4000
-    prev = x.copy()
-    rows = [x.flatten()]
-    for _ in range(steps):
-        new = x.copy()
-        for i in range(3):
-            gx = 0.0
-            for s_, t_, w in edges:
-                if t_ == i:
-                    vj = x[s_, 0] if s_ < i else prev[s_, 0]
-                    gx += w * (vj - x[i, 0])
-            cg = 0.5 * gx
-            new[i, 0] = x[i, 0] + dt * f[0](x[i, 0], x[i, 1], cg)
-            new[i, 1] = x[i, 1] + dt * f[1](x[i, 0], x[i, 1], cg)
-        prev, x = x, new
-        rows.append(x.flatten())
-    ref = np.array(rows)
+
+    def reference(jlems_order):
+        x = np.array([[0.1, 0.0], [-0.1, 0.0], [0.0, 0.1]])
+        prev = x.copy()
+        rows = [x.flatten()]
+        for _ in range(steps):
+            new = x.copy()
+            for i in range(3):
+                gx = 0.0
+                for s_, t_, w in edges:
+                    if t_ == i:
+                        vj = x[s_, 0] if s_ < i or not jlems_order else prev[s_, 0]
+                        gx += w * (vj - x[i, 0])
+                cg = 0.5 * gx
+                new[i, 0] = x[i, 0] + dt * f[0](x[i, 0], x[i, 1], cg)
+                new[i, 1] = x[i, 1] + dt * f[1](x[i, 0], x[i, 1], cg)
+            prev, x = x, new
+            rows.append(x.flatten())
+        return np.array(rows)
+
+    ref = reference(True)
     scale = np.maximum(np.ptp(ref, axis=0), 1e-12)
     dev = float(np.max(np.abs(jn[:, 1:] - ref) / scale))
     res = {"status": "ran" if dev < args.tolerance else "failed", "rows": len(jn), "euler_max_rel_dev": dev}
+    # The `--to jax` script couples synchronously, as TVB does: every node reads the others'
+    # state at the start of the step. Compared with the same Euler integration in that order.
+    py = jax_python()
+    if py:
+        script = d / "g2d_3node.py"
+        r = subprocess.run([args.myelin, "export", str(src), "--to", "jax", "-o", str(script)], capture_output=True, text=True, env=env)
+        if r.returncode == 0:
+            r = subprocess.run([py, str(script), "--out-dir", str(d / "jax")], capture_output=True, text=True, timeout=args.timeout)
+        if r.returncode != 0:
+            res["jax"] = "failed: " + r.stderr.strip()[-200:]
+        else:
+            jx = np.loadtxt(d / "jax" / "Generic2dOscillator.dat")
+            sync = reference(False)
+            jdev = float(np.max(np.abs(jx[:, 1:] - sync) / np.maximum(np.ptp(sync, axis=0), 1e-12))) if jx.shape == jn.shape else float("inf")
+            res["jax"] = "agrees" if jdev < args.tolerance else f"deviates by {jdev:.2e}"
+            res["jax_max_rel_dev"] = jdev
     if my is None:
         res["myelin_run"] = "failed: " + r.stderr.strip()[:200]
     else:
         res["myelin_run"] = "agrees" if my.shape == jn.shape and np.max(np.abs(my - jn)) <= 1e-6 * max(1.0, np.max(np.abs(jn))) else f"differs by {np.max(np.abs(my - jn)):.3g}"
     if res["status"] != "ran":
         res["reason"] = f"jNeuroML deviates from the coupled Euler reference by {dev:.2e} of a column's range"
+    return res
+
+
+NOISE_EXPERIMENT = """\
+id: 1
+label: Ornstein-Uhlenbeck process with additive noise
+dynamics:
+  name: OU
+  state_variables:
+    x:
+      initial_value: 0.0
+      equation: {rhs: -x}
+      noise:
+        additive: true
+        parameters:
+          sigma: {value: 0.5}
+integration:
+  method: euler
+  step_size: 0.05
+  duration: 2000.0
+"""
+
+
+def noise_check(args, work):
+    """Additive noise, statistically: an Ornstein-Uhlenbeck process dx = -x dt + sigma dW
+    (sigma = 0.5, dt = 0.05 ms, 2 s) exported to LEMS and run in jNeuroML, run natively from
+    its YAML (`myelin run X.yaml`) and from the export (`myelin run X.xml`). Each run's
+    stationary mean and variance are compared with Euler-Maruyama's: 0 and
+    sigma^2 dt / (1 - (1 - dt)^2) = 0.128 (to 15%). (myelin draws from the generator jLEMS
+    uses, with its default seed and in its order, so the paths usually agree too; only the
+    statistics are required to.)
+    """
+    import numpy as np
+
+    d, src, xml, error = export_experiment(args, work / "noise", "ou", NOISE_EXPERIMENT)
+    if error:
+        return {"status": "failed", "reason": error}
+    expected = 0.25 * 0.05 / (1 - 0.95**2)
+    res = {"status": "ran", "expected_variance": expected}
+    runs = {
+        "jNeuroML": (["java", "-jar", str(args.jnml), xml.name, "-nogui"], "results"),
+        "myelin run YAML": ([args.myelin, "run", src.name, "--quiet", "--out-dir", "yaml"], "yaml/results"),
+        "myelin run LEMS": ([args.myelin, "run", xml.name, "--quiet", "--out-dir", "lems"], "lems/results"),
+    }
+    for name, (cmd, out) in runs.items():
+        r = subprocess.run(cmd, cwd=d, capture_output=True, text=True, timeout=args.timeout)
+        problem = first_problem(r.stdout + r.stderr) if name == "jNeuroML" else (r.stderr.strip()[:200] if r.returncode else None)
+        if problem:
+            res.update(status="failed", reason=f"{name}: {problem}")
+            continue
+        x = np.loadtxt(d / out / "OU.dat")[200:, 1]
+        mean, var = float(x.mean()), float(x.var())
+        res[name] = f"mean {mean:+.3f}, variance {var:.4f}"
+        if abs(mean) > 0.06 or abs(var - expected) > 0.15 * expected:
+            res.update(status="failed", reason=f"{name}: mean {mean:.3f}, variance {var:.4f} (expected 0 and {expected:.4f})")
     return res
 
 
@@ -590,6 +675,8 @@ def main():
                          "$MYELIN_JAX_PYTHON or ~/.cache/myelin/venv-jax) run it with Euler and compare with jNeuroML")
     ap.add_argument("--builtin", action="store_true",
                     help="myelin's built-in models (`myelin models`) instead of TVBO's database")
+    ap.add_argument("--noise", action="store_true",
+                    help="only the additive-noise check (an Ornstein-Uhlenbeck process, statistically)")
     ap.add_argument("--network", action="store_true",
                     help="only the coupled 3-node network check (export, jNeuroML, myelin run, Euler reference)")
     ap.add_argument("--json", help="write the per-model results as JSON to this file")
@@ -653,13 +740,21 @@ def main():
     if args.only:
         models = [m for m in models if m.stem in args.only]
 
-    if args.network:
-        r = network_check(args, work)
-        print(f"network  coupled 3-node Generic2dOscillator: {r['status']}, {r.get('reason', '')}"
-              f" Euler reference within {r.get('euler_max_rel_dev', float('nan')):.1e}; myelin run {r.get('myelin_run', '-')}")
+    if args.noise:
+        r = noise_check(args, work)
+        detail = "; ".join(f"{k}: {r[k]}" for k in ("jNeuroML", "myelin run YAML", "myelin run LEMS") if k in r)
+        print(f"noise    Ornstein-Uhlenbeck, expected variance {r.get('expected_variance', float('nan')):.4f}: {r['status']}, {r.get('reason', '')} {detail}")
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-        return 0 if r["status"] == "ran" and r.get("myelin_run") == "agrees" else 1
+        return 0 if r["status"] == "ran" else 1
+    if args.network:
+        r = network_check(args, work)
+        jax = f"; JAX script {r['jax']} (synchronous Euler reference within {r.get('jax_max_rel_dev', float('nan')):.1e})" if "jax" in r else "; JAX script not run (no Python with JAX)"
+        print(f"network  coupled 3-node Generic2dOscillator: {r['status']}, {r.get('reason', '')}"
+              f" Euler reference within {r.get('euler_max_rel_dev', float('nan')):.1e}; myelin run {r.get('myelin_run', '-')}{jax}")
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        return 0 if r["status"] == "ran" and r.get("myelin_run") == "agrees" and r.get("jax", "agrees") == "agrees" else 1
     results = []
     for m in models:
         try:

@@ -8,8 +8,11 @@
 //! order), an Euler / Heun / RK4 step, and `simulate`, a `jax.lax.scan` over the steps. Run as a
 //! program it writes `results/<Model>.dat` beside itself, in the LEMS export's layout: time in
 //! seconds, then every state variable in the YAML's order, `round(duration/dt)+1` rows,
-//! tab-separated. Single nodes only: a coupled network is refused, and coupling inputs are
-//! parameters that default to 0 (as in the LEMS export).
+//! tab-separated. A coupled network (nodes and weighted edges without delays, read as the LEMS
+//! export reads it) integrates all nodes at once: `coupling(states)` computes every node's
+//! coupled inputs from the state at the start of the step (TVB's order), `dfun` runs per node
+//! under `jax.vmap`, and the file has `<sv>_<node>` columns node by node, as the LEMS export
+//! records them. A single node's coupling inputs are parameters that default to 0.
 
 use crate::lems::{ExportOptions, TimeValue};
 use crate::schema::{self as tvbo, Enforce, Experiment, defaults};
@@ -76,18 +79,11 @@ pub fn to_jax(exp: &Experiment, opts: &ExportOptions, diags: &mut Diagnostics) -
             );
         }
     }
-    if let Some(net) = &exp.network {
-        let span = net.span.unwrap_or(d.name.span);
-        refuse(
-            diags,
-            "the JAX export writes a single node; coupled networks are exported with --to lems"
-                .to_string(),
-            span,
-        );
-    }
     if diags.error_count() > start {
         return None;
     }
+    // A coupled network, read as the LEMS export reads it.
+    let net = crate::lems::network_plan(exp, diags)?;
 
     let syms = Symbols::new(d);
     let defs = sema::function_defs(d, &syms);
@@ -202,9 +198,12 @@ pub fn to_jax(exp: &Experiment, opts: &ExportOptions, diags: &mut Diagnostics) -
         }
         events.push((cond, list));
     }
-    if failed || printer.diags.error_count() > start {
+    let noise = crate::lems::noise_intensities(exp, d, printer.diags);
+    if failed || noise.is_none() || printer.diags.error_count() > start {
         return None;
     }
+    let noise = noise.unwrap_or_default();
+    let noisy = noise.iter().any(Option::is_some);
 
     // Integration settings, in the model's time unit.
     let time_unit = exp
@@ -276,19 +275,29 @@ pub fn to_jax(exp: &Experiment, opts: &ExportOptions, diags: &mut Diagnostics) -
         fmt(dt),
         fmt(duration)
     );
+    match &net {
+        None => {
+            let _ = writeln!(py, "results/{type_name}.dat beside this file: time in seconds, then {}, tab-separated.", svs.join(", "));
+        }
+        Some(plan) => {
+            let _ = writeln!(
+                py,
+                "results/{type_name}.dat beside this file: time in seconds, then {} of node 0, of node 1, ... (of {} nodes),\n\
+                 tab-separated. The nodes are coupled through the network's edges.",
+                svs.join(", "),
+                plan.nodes.len()
+            );
+        }
+    }
     let _ = writeln!(
         py,
-        "results/{type_name}.dat beside this file: time in seconds, then {}, tab-separated.",
-        svs.join(", ")
+        "Options: --method euler|heun|rk4, --dt, --duration (in {time_unit}), --seed N, --out-dir DIR."
     );
-    let _ = writeln!(
-        py,
-        "Options: --method euler|heun|rk4, --dt, --duration (in {time_unit}), --out-dir DIR."
-    );
-    if exp.integration.noise.is_some() {
+    if noisy {
         let _ = writeln!(
             py,
-            "The experiment's noise is not included: this integration is deterministic."
+            "Additive noise as the experiment asks: after each step's update, sigma * sqrt(dt) * N(0, 1)\n\
+             per state variable (NOISE_SIGMA), from jax.random seeded with --seed."
         );
     }
     let _ = writeln!(py, "\"\"\"");
@@ -340,7 +349,26 @@ pub fn to_jax(exp: &Experiment, opts: &ExportOptions, diags: &mut Diagnostics) -
         .iter()
         .map(|s| fmt(s.initial_value.as_ref().map_or(0.0, |v| v.value)))
         .collect();
-    let _ = writeln!(py, "INITIAL = jnp.array([{}])", init.join(", "));
+    match &net {
+        None => {
+            let _ = writeln!(py, "INITIAL = jnp.array([{}])", init.join(", "));
+        }
+        Some(plan) => {
+            // One row per node: the model's initial values, with the node's own overrides.
+            let _ = writeln!(py, "# One row per node; each row the state variables in order.");
+            let _ = writeln!(py, "INITIAL = jnp.array([");
+            for (id, overrides) in &plan.nodes {
+                let row: Vec<String> = d
+                    .state_variables
+                    .iter()
+                    .zip(&init)
+                    .map(|(s, v)| overrides.iter().find(|(n, _)| *n == s.name.value).map_or_else(|| v.clone(), |(_, x)| fmt(*x)))
+                    .collect();
+                let _ = writeln!(py, "    [{}],  # node {id}", row.join(", "));
+            }
+            let _ = writeln!(py, "])");
+        }
+    }
     let _ = writeln!(py, "DT = {}  # {time_unit}", fmt(dt));
     let _ = writeln!(py, "DURATION = {}  # {time_unit}", fmt(duration));
     let _ = writeln!(
@@ -349,6 +377,10 @@ pub fn to_jax(exp: &Experiment, opts: &ExportOptions, diags: &mut Diagnostics) -
         fmt(unit_s(time_unit))
     );
     let _ = writeln!(py, "METHOD = {method:?}");
+    let sigmas: Vec<String> = noise.iter().map(|x| fmt(x.unwrap_or(0.0))).collect();
+    let _ = writeln!(py, "# Intensity of the additive noise on each state variable (0: none).");
+    let _ = writeln!(py, "NOISE_SIGMA = jnp.array([{}])", sigmas.join(", "));
+    let _ = writeln!(py, "NOISY = {}", if noisy { "True" } else { "False" });
     let _ = writeln!(py);
     let _ = writeln!(py);
 
@@ -446,16 +478,66 @@ pub fn to_jax(exp: &Experiment, opts: &ExportOptions, diags: &mut Diagnostics) -
     }
     let _ = writeln!(py);
     let _ = writeln!(py);
-    py.push_str(SCRIPT_TAIL.replace("{type_name}", &type_name).as_str());
+    match &net {
+        None => py.push_str(STEP_NODE),
+        Some(plan) => {
+            write_coupling(&mut py, plan, d, &py_name, &mut printer);
+            py.push_str(STEP_NETWORK);
+        }
+    }
+    py.push_str(SCRIPT_TAIL);
     if printer.failed {
         return None;
     }
     Some(py)
 }
 
-/// The integrators, the scan and the command line: the same for every model.
-const SCRIPT_TAIL: &str = r#"def step(state, params, t, dt, method=METHOD):
-    """One step from time t to t + dt."""
+/// The network's coupling as a function of all nodes' states: per coupled input,
+/// `post(sum over the node's incoming edges of weight * pre(x_i, x_j))`, with the
+/// coupling's parameters in `COUPLING`.
+fn write_coupling(py: &mut String, plan: &crate::lems::NetPlan, d: &tvbo::Dynamics, py_name: &dyn Fn(&str) -> String, printer: &mut Printer<'_>) {
+    let list = |xs: Vec<String>| xs.join(", ");
+    let _ = writeln!(py, "# The network: {} nodes; edge k takes node EDGE_SOURCE[k]'s coupling variables to node", plan.nodes.len());
+    let _ = writeln!(py, "# EDGE_TARGET[k] with weight EDGE_WEIGHT[k].");
+    let _ = writeln!(py, "N_NODES = {}", plan.nodes.len());
+    let _ = writeln!(py, "EDGE_SOURCE = jnp.array([{}], dtype=jnp.int32)", list(plan.edges.iter().map(|e| e.0.to_string()).collect()));
+    let _ = writeln!(py, "EDGE_TARGET = jnp.array([{}], dtype=jnp.int32)", list(plan.edges.iter().map(|e| e.1.to_string()).collect()));
+    let _ = writeln!(py, "EDGE_WEIGHT = jnp.array([{}])", list(plan.edges.iter().map(|e| fmt(e.2)).collect()));
+    let _ = writeln!(py, "COUPLING = {{");
+    for (n, v) in &plan.params {
+        let _ = writeln!(py, "    {n:?}: {},", fmt(*v));
+    }
+    let _ = writeln!(py, "}}");
+    let _ = writeln!(py);
+    let _ = writeln!(py);
+    let _ = writeln!(py, "def coupling(states, cp=COUPLING):");
+    let _ = writeln!(py, "    \"\"\"Every node's coupled inputs from all nodes' states (nodes x state variables).\"\"\"");
+    let _ = writeln!(py, "    x_i = states[EDGE_TARGET]");
+    let _ = writeln!(py, "    x_j = states[EDGE_SOURCE]");
+    for (k, c) in plan.cvars.iter().enumerate() {
+        let col = d.state_variables.iter().position(|s| s.name.value == *c).unwrap_or(0);
+        let _ = writeln!(py, "    x_i_{k} = x_i[:, {col}]  # {}", py_name(c));
+        let _ = writeln!(py, "    x_j_{k} = x_j[:, {col}]");
+    }
+    let cpl = |e: &Expr| myelin_expr::substitute(e, &|v| plan.params.iter().any(|(n, _)| n == v).then(|| Expr::var(&format!("cpl_{v}"))));
+    for (n, _) in &plan.params {
+        let _ = writeln!(py, "    cpl_{n} = cp[{n:?}]");
+    }
+    let _ = writeln!(py, "    inputs = {{}}");
+    for (k, (pre, input)) in plan.pre.iter().zip(&plan.inputs).enumerate() {
+        let pre = printer.print(&cpl(pre));
+        let _ = writeln!(py, "    gx = jax.ops.segment_sum(EDGE_WEIGHT * ({pre}), EDGE_TARGET, num_segments=N_NODES)");
+        let post = printer.print(&cpl(&plan.post));
+        let _ = writeln!(py, "    inputs[{:?}] = {post}  # output {k}", py_name(input));
+    }
+    let _ = writeln!(py, "    return inputs");
+    let _ = writeln!(py);
+    let _ = writeln!(py);
+}
+
+/// One step of a single node.
+const STEP_NODE: &str = r#"def step(state, params, t, dt, method=METHOD, noise=0.0):
+    """One step from time t to t + dt; `noise` is added after the update, before events."""
     if method == "euler":
         new = state + dt * dfun(state, params, t)
     elif method == "heun":
@@ -470,21 +552,58 @@ const SCRIPT_TAIL: &str = r#"def step(state, params, t, dt, method=METHOD):
         new = state + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
     else:
         raise ValueError(f"unknown method {method!r} (euler, heun or rk4)")
-    return after_step(new, params, t + dt)
+    return after_step(new + noise, params, t + dt)
 
 
-def simulate(params=None, initial=None, dt=DT, duration=DURATION, method=METHOD):
+"#;
+
+/// One step of a network: the coupling from the state at the start of the step (as TVB
+/// computes it, once per step), every node's derivatives with its inputs, events and domains
+/// per node.
+const STEP_NETWORK: &str = r#"def field(states, params, t, inputs):
+    """Every node's derivatives, given its coupled inputs."""
+    return jax.vmap(lambda s, c: dfun(s, {**params, **c}, t))(states, inputs)
+
+
+def step(state, params, t, dt, method=METHOD, noise=0.0):
+    """One step of every node from time t to t + dt; `noise` is added after the update, before
+    events."""
+    c = coupling(state)
+    if method == "euler":
+        new = state + dt * field(state, params, t, c)
+    elif method == "heun":
+        k1 = field(state, params, t, c)
+        k2 = field(state + dt * k1, params, t + dt, c)
+        new = state + dt / 2 * (k1 + k2)
+    elif method == "rk4":
+        k1 = field(state, params, t, c)
+        k2 = field(state + dt / 2 * k1, params, t + dt / 2, c)
+        k3 = field(state + dt / 2 * k2, params, t + dt / 2, c)
+        k4 = field(state + dt * k3, params, t + dt, c)
+        new = state + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    else:
+        raise ValueError(f"unknown method {method!r} (euler, heun or rk4)")
+    return jax.vmap(after_step, in_axes=(0, None, None))(new + noise, params, t + dt)
+
+
+"#;
+
+/// The scan and the command line: the same for every model.
+const SCRIPT_TAIL: &str = r#"def simulate(params=None, initial=None, dt=DT, duration=DURATION, method=METHOD, seed=0):
     """Integrates the model; returns (times, states), round(duration/dt)+1 rows each,
     the first row the initial state."""
     params = dict(PARAMS if params is None else params)
     initial = INITIAL if initial is None else jnp.asarray(initial, dtype=jnp.float64)
     n = int(round(duration / dt))
+    keys = jax.random.split(jax.random.PRNGKey(seed), n)
 
-    def body(state, k):
-        new = step(state, params, k * dt, dt, method)
+    def body(state, inputs):
+        k, key = inputs
+        noise = jnp.sqrt(dt) * NOISE_SIGMA * jax.random.normal(key, state.shape) if NOISY else 0.0
+        new = step(state, params, k * dt, dt, method, noise)
         return new, new
 
-    _, states = jax.lax.scan(body, initial, jnp.arange(n))
+    _, states = jax.lax.scan(body, initial, (jnp.arange(n), keys))
     states = jnp.concatenate([initial[None, :], states])
     times = jnp.arange(n + 1) * dt
     return times, states
@@ -495,13 +614,14 @@ def main():
     ap.add_argument("--method", default=METHOD, choices=("euler", "heun", "rk4"))
     ap.add_argument("--dt", type=float, default=DT)
     ap.add_argument("--duration", type=float, default=DURATION)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the noise (when there is noise)")
     ap.add_argument("--out-dir", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     args = ap.parse_args()
-    times, states = simulate(dt=args.dt, duration=args.duration, method=args.method)
+    times, states = simulate(dt=args.dt, duration=args.duration, method=args.method, seed=args.seed)
     os.makedirs(args.out_dir, exist_ok=True)
     path = os.path.join(args.out_dir, MODEL + ".dat")
     with open(path, "w") as f:
-        for t, row in zip((times * SECONDS_PER_UNIT).tolist(), states.tolist()):
+        for t, row in zip((times * SECONDS_PER_UNIT).tolist(), states.reshape(states.shape[0], -1).tolist()):
             f.write("\t".join(repr(x) for x in [t] + row) + "\n")
     print(path)
 

@@ -516,6 +516,25 @@ impl<'a> Conv<'a> {
         self.derived = done;
     }
 
+    /// The noise to add, when the experiment asks for any: sqrt(dt) in model time units and
+    /// each state variable's intensity (see [`noise_intensities`]).
+    fn noise_sigmas(&mut self, opts: &ExportOptions) -> Option<Option<(f64, Vec<Option<f64>>)>> {
+        let exp = self.exp;
+        let sigmas = noise_intensities(exp, self.d, self.diags)?;
+        if sigmas.iter().all(Option::is_none) {
+            return Some(None);
+        }
+        // The step in model time units: `--dt` (any time unit) or the experiment's step_size.
+        let scale_of = |u: &str| crate::schema::TIME_SCALES.iter().find(|(n, _)| *n == u).map(|(_, f)| *f);
+        let model_unit = exp.integration.time_scale.as_ref().map_or(defaults::TIME_SCALE, |t| t.value.as_str());
+        let model_scale = scale_of(model_unit).unwrap_or(1e-3);
+        let dt = match &opts.dt {
+            Some(t) => t.value * scale_of(&t.unit).unwrap_or(model_scale) / model_scale,
+            None => exp.integration.step_size.as_ref().map_or(defaults::STEP_SIZE, |x| x.value),
+        };
+        Some(Some((dt.sqrt(), sigmas)))
+    }
+
     fn fresh(&mut self, base: &str) -> String {
         fresh(&mut self.taken, base)
     }
@@ -700,9 +719,7 @@ impl<'a> Conv<'a> {
                 .at(m.span),
             );
         }
-        if let Some(n) = exp.integration.noise {
-            self.diags.push(Diagnostic::warning("lems-no-noise", "the integration noise is not exported to LEMS (the LEMS model is deterministic)").at(n));
-        }
+        let noise = self.noise_sigmas(opts)?;
 
         // Derived variables (TVBO's), then state equations and events; each may lift more.
         let mut td: Vec<(String, Expr, Span)> = Vec::new();
@@ -995,6 +1012,58 @@ impl<'a> Conv<'a> {
             actions: on_start,
             span: type_span,
         });
+        // Additive noise after the deterministic update, before events and clamps (as TVBO's
+        // JAX backend adds it): x += sigma * sqrt(dt) * xi, xi ~ N(0, 1) by Box-Muller from two
+        // of jLEMS's uniform draws (`1 - random(1)` lies in (0, 1], so the log is finite).
+        if let Some((sqrt_dt, sigmas)) = &noise {
+            let span = exp.integration.noise.as_ref().map_or(type_span, |n| n.span);
+            let sdt = self.fresh("SQRT_DT");
+            ct.constants.push(myelin_ir::Constant {
+                name: sdt.clone(),
+                dimension: "none".into(),
+                value: format_f64(*sqrt_dt),
+                value_span: span,
+                description: Some("square root of the time step in model time units, for the noise".into()),
+                span,
+            });
+            let mut actions = Vec::new();
+            for ((s, name), sigma) in d.state_variables.iter().zip(&sv_names).zip(sigmas) {
+                let Some(sigma) = sigma else { continue };
+                let at = s.noise.as_ref().map_or(span, |n| n.span);
+                let c = self.fresh(&format!("SIGMA_{name}"));
+                ct.constants.push(myelin_ir::Constant {
+                    name: c.clone(),
+                    dimension: "none".into(),
+                    value: format_f64(*sigma),
+                    value_span: at,
+                    description: Some(format!("intensity of the additive noise on {name}")),
+                    span: at,
+                });
+                let uniform = || Expr::call(Func::Random, vec![Expr::num(1.0)]);
+                let radius = Expr::call(
+                    Func::Sqrt,
+                    vec![Expr::binary(
+                        BinaryOp::Mul,
+                        Expr::num(-2.0),
+                        Expr::call(Func::Log, vec![Expr::binary(BinaryOp::Sub, Expr::num(1.0), uniform())]),
+                    )],
+                );
+                let angle = Expr::call(Func::Cos, vec![Expr::binary(BinaryOp::Mul, Expr::num(std::f64::consts::TAU), uniform())]);
+                let xi = Expr::binary(BinaryOp::Mul, radius, angle);
+                let step = Expr::binary(BinaryOp::Mul, Expr::binary(BinaryOp::Mul, Expr::var(&c), Expr::var(&sdt)), xi);
+                actions.push(Action::StateAssignment {
+                    variable: name.clone(),
+                    value: self.expression(&Expr::binary(BinaryOp::Add, Expr::var(name), step), at)?,
+                    span: at,
+                    at,
+                });
+            }
+            dynamics.body.on_conditions.push(OnCondition {
+                test: self.expression(&Expr::binary(BinaryOp::Gt, Expr::var(&sdt), Expr::num(0.0)), span)?,
+                actions,
+                span,
+            });
+        }
         for (cond, assigns, port, span) in &events {
             let mut actions = Vec::new();
             for (target, val, vspan) in assigns {
@@ -1724,23 +1793,35 @@ const COUPLING_TYPE: &str = "Coupling";
 /// The edge component type: a `Tunnel` between two nodes carrying a weight.
 const EDGE_TYPE: &str = "CouplingEdge";
 
-/// A coupled network, as the LEMS export writes it.
+/// A coupled network, as the LEMS export writes it (and the JAX export integrates it).
 #[derive(Clone, Debug)]
-struct NetPlan {
+pub(crate) struct NetPlan {
     /// Node ids and their initial-value overrides (TVBO state-variable names).
-    nodes: Vec<(String, Vec<(String, f64)>)>,
+    pub(crate) nodes: Vec<(String, Vec<(String, f64)>)>,
     /// `(source, target, weight)`, node indices.
-    edges: Vec<(usize, usize, f64)>,
+    pub(crate) edges: Vec<(usize, usize, f64)>,
     /// The coupling's parameters (TVBO names) and values.
-    params: Vec<(String, f64)>,
+    pub(crate) params: Vec<(String, f64)>,
     /// The coupling variables (TVBO state-variable names), in order.
-    cvars: Vec<String>,
+    pub(crate) cvars: Vec<String>,
     /// One `pre` per output, over `x_i_<k>`, `x_j_<k>` (k indexing `cvars`) and the parameters.
-    pre: Vec<Expr>,
+    pub(crate) pre: Vec<Expr>,
     /// `post`, over `gx` and the parameters.
-    post: Expr,
+    pub(crate) post: Expr,
     /// The model's coupling inputs the outputs feed, one per output (TVBO names).
-    inputs: Vec<String>,
+    pub(crate) inputs: Vec<String>,
+}
+
+/// The experiment's coupled network as the LEMS export reads it: `Some(None)` for a single
+/// node, `None` (with errors in `diags`) when it cannot be exported (delays, couplings it
+/// cannot express, inputs that do not match).
+pub(crate) fn network_plan(exp: &Experiment, diags: &mut Diagnostics) -> Option<Option<NetPlan>> {
+    let mut c = Conv::new(exp, diags);
+    c.plan_network();
+    if c.diags.error_count() > c.start_errors {
+        return None;
+    }
+    Some(c.net.take())
 }
 
 /// A built-in coupling: name, parameters with their defaults, pre, post.
@@ -2068,4 +2149,47 @@ fn edge_type(span: Span) -> ComponentType {
         ],
     });
     t
+}
+
+/// Per state variable of `d`, the intensity of its additive noise: its own noise's `sigma`,
+/// else the integration's (where its `targets`, if any, name the variable); `None` where there
+/// is none. As TVBO's JAX backend reads them. `None` overall (with errors in `diags`) for noise
+/// myelin cannot integrate or targets that are not state variables.
+pub(crate) fn noise_intensities(exp: &Experiment, d: &tvbo::Dynamics, diags: &mut Diagnostics) -> Option<Vec<Option<f64>>> {
+    let global = exp.integration.noise.as_ref();
+    let own = d.state_variables.iter().filter_map(|s| s.noise.as_ref());
+    let mut ok = true;
+    for n in global.into_iter().chain(own) {
+        if let Some(what) = &n.unsupported {
+            diags.push(
+                Diagnostic::error("unsupported-noise", format!("{} is not supported; myelin integrates additive Gaussian white noise", what.value))
+                    .at(what.span)
+                    .with_note("give the noise as `additive: true` with `parameters: {sigma: {value: ...}}`"),
+            );
+            ok = false;
+        }
+    }
+    if let Some(g) = global {
+        for t in &g.targets {
+            if !d.state_variables.iter().any(|s| s.name.value == t.value) {
+                diags.push(Diagnostic::error("undefined-symbol", format!("noise target `{}` is not a state variable", t.value)).at(t.span));
+                ok = false;
+            }
+        }
+    }
+    if !ok {
+        return None;
+    }
+    let sigma_of = |n: Option<&crate::schema::Noise>| n.and_then(|n| n.sigma.as_ref()).map(|x| x.value).filter(|x| *x > 0.0);
+    Some(
+        d.state_variables
+            .iter()
+            .map(|s| {
+                sigma_of(s.noise.as_ref()).or_else(|| {
+                    let g = global?;
+                    (g.targets.is_empty() || g.targets.iter().any(|t| t.value == s.name.value)).then(|| sigma_of(Some(g))).flatten()
+                })
+            })
+            .collect(),
+    )
 }

@@ -650,7 +650,9 @@ impl Reader<'_> {
                 let coupling_variable = r.boolean(fs, "coupling_variable");
                 let variable_of_interest = r.boolean(fs, "variable_of_interest");
                 let record = r.boolean(fs, "record");
+                let noise = r.noise(fs, false);
                 d.state_variables.push(StateVariable {
+                    noise,
                     name,
                     equation,
                     initial_value,
@@ -998,14 +1000,88 @@ impl Reader<'_> {
                 );
             }
         }
-        if let Some((k, v)) = entries
-            .iter()
-            .find(|(k, _)| key_name(self.text, k) == "noise")
-            && !v.is_null()
-        {
-            out.noise = Some(k.span);
-        }
+        out.noise = self.noise(entries, true);
         out
+    }
+
+    /// The `noise` entry of `entries` (a state variable's or, with `targets`, the
+    /// integration's), if any and not null.
+    fn noise(&mut self, entries: &[(Node, Node)], integration: bool) -> Option<Noise> {
+        let (k, v) = entries.iter().find(|(k, _)| key_name(self.text, k) == "noise")?;
+        if v.is_null() {
+            return None;
+        }
+        let fs = self.mapping(v, "`noise`")?;
+        self.check_fields(fs, fields::NOISE, "`noise`");
+        let mut out = Noise { span: k.span, sigma: None, seed: None, targets: vec![], unsupported: None };
+        let flag = |r: &mut Self, key: &str| get(r.text, fs, key).filter(|n| !n.is_null()).map(|n| (r.boolean(fs, key), n.span));
+        let mut unsupported = |what: &str, span: Span| {
+            out.unsupported.get_or_insert(At::new(what.to_string(), span));
+        };
+        if let Some((false, span)) = flag(self, "additive") {
+            unsupported("multiplicative noise (`additive: false`)", span);
+        }
+        if let Some((true, span)) = flag(self, "correlated") {
+            unsupported("correlated noise", span);
+        }
+        if let Some((false, span)) = flag(self, "gaussian") {
+            unsupported("non-Gaussian noise (`gaussian: false`)", span);
+        }
+        for key in ["distribution", "equation", "function", "pycode"] {
+            if let Some(n) = get(self.text, fs, key).filter(|n| !n.is_null()) {
+                unsupported(&format!("noise given by `{key}`"), n.span);
+            }
+        }
+        if let Some(t) = self.opt_at_string(fs, "noise_type")
+            && !["additive", "gaussian", "white"].iter().any(|k| t.value.eq_ignore_ascii_case(k))
+        {
+            unsupported(&format!("noise of type `{}`", t.value), t.span);
+        }
+        let value = |r: &mut Self, n: &Node, what: &str| -> Option<At<f64>> {
+            let pf = r.mapping(n, what)?;
+            r.check_fields(pf, fields::PARAMETER, what);
+            r.opt_number(pf, "value")
+        };
+        if let Some(p) = get(self.text, fs, "parameters").filter(|n| !n.is_null())
+            && let Some(ps) = self.mapping(p, "noise `parameters`")
+        {
+            for (pk, pv) in ps {
+                let name = key_name(self.text, pk);
+                if name == "sigma" {
+                    out.sigma = value(self, pv, "noise parameter `sigma`");
+                } else {
+                    unsupported(&format!("noise parameter `{name}` (myelin knows `sigma`)"), pk.span);
+                }
+            }
+        }
+        if out.sigma.is_none()
+            && let Some(n) = get(self.text, fs, "intensity").filter(|n| !n.is_null())
+        {
+            out.sigma = value(self, n, "noise `intensity`");
+        }
+        if let Some(sg) = &out.sigma
+            && !(sg.value >= 0.0 && sg.value.is_finite())
+        {
+            self.error("bad-field", "noise `sigma` must be a non-negative number", sg.span);
+        }
+        if let Some(n) = get(self.text, fs, "seed").filter(|n| !n.is_null()) {
+            match n.as_f64() {
+                Some(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => out.seed = Some(At::new(x as i64, n.span)),
+                _ => self.error("bad-field", "noise `seed` must be an integer", n.span),
+            }
+        }
+        if let Some(t) = get(self.text, fs, "targets").filter(|n| !n.is_null()) {
+            if !integration {
+                self.error("bad-field", "`targets` belongs to the integration's noise, not a state variable's", t.span);
+            } else {
+                match &t.kind {
+                    Kind::Map(ts) => out.targets = ts.iter().map(|(tk, _)| At::new(key_name(self.text, tk), tk.span)).collect(),
+                    Kind::Seq(items) => out.targets = items.iter().filter_map(|i| i.scalar_text(self.text).map(|x| At::new(x, i.span))).collect(),
+                    _ => self.error("bad-field", "noise `targets` must list state variables", t.span),
+                }
+            }
+        }
+        Some(out)
     }
 
     fn network(&mut self, n: &Node) -> Network {

@@ -118,6 +118,8 @@ pub struct StateVariable {
     pub coupling_variable: bool,
     pub variable_of_interest: bool,
     pub record: bool,
+    /// Its own noise (`noise:`), when it has one.
+    pub noise: Option<Noise>,
 }
 
 #[derive(Clone, Debug)]
@@ -225,9 +227,29 @@ pub struct Integration {
     pub duration: Option<At<f64>>,
     pub time_scale: Option<At<String>>,
     pub transient_time: Option<At<f64>>,
-    /// Set when the experiment asks for noise: the span of `noise`.
-    pub noise: Option<Span>,
+    /// The integration's noise, applied to every state variable without its own (or to its
+    /// `targets`).
+    pub noise: Option<Noise>,
     pub span: Option<Span>,
+}
+
+/// Noise as TVBO describes it. What myelin integrates is additive Gaussian white noise:
+/// after each step's deterministic update a state variable moves by `sigma * sqrt(dt) * xi`,
+/// `xi ~ N(0, 1)` drawn afresh per variable and step (`dt` in model time units), as TVBO's own
+/// JAX backend does.
+#[derive(Clone, Debug)]
+pub struct Noise {
+    /// The `noise` key.
+    pub span: Span,
+    /// `parameters.sigma.value` (or `intensity.value`); 0 (no noise) when missing.
+    pub sigma: Option<At<f64>>,
+    /// `seed`, when given.
+    pub seed: Option<At<i64>>,
+    /// State variables an integration-level noise is restricted to (`targets`); empty: all.
+    pub targets: Vec<At<String>>,
+    /// What the noise asks for that myelin cannot integrate (multiplicative, correlated,
+    /// non-Gaussian or custom noise), and where.
+    pub unsupported: Option<At<String>>,
 }
 
 /// `network:` of an experiment, as far as the export needs it.
@@ -537,6 +559,24 @@ pub(crate) mod fields {
         "parameters",
         "pycode",
         "rhs",
+    ];
+    pub(crate) const NOISE: &[&str] = &[
+        "additive",
+        "correlated",
+        "description",
+        "distribution",
+        "equation",
+        "function",
+        "gaussian",
+        "intensity",
+        "label",
+        "name",
+        "noise_type",
+        "parameters",
+        "pycode",
+        "random_state",
+        "seed",
+        "targets",
     ];
     pub(crate) const RANGE: &[&str] = &[
         "element",

@@ -50,6 +50,7 @@ pub fn write_yaml(exp: &Experiment) -> (String, Vec<String>) {
         || i.duration.is_some()
         || i.time_scale.is_some()
         || i.transient_time.is_some()
+        || i.noise.is_some()
     {
         w.key(0, "integration");
         if let Some(m) = &i.method {
@@ -67,9 +68,9 @@ pub fn write_yaml(exp: &Experiment) -> (String, Vec<String>) {
         if let Some(t) = &i.time_scale {
             w.line(1, "time_scale", &quote(&t.value));
         }
-    }
-    if i.noise.is_some() {
-        w.lost.push("the integration noise is not written".into());
+        if let Some(n) = &i.noise {
+            w.noise(1, n);
+        }
     }
     (w.out, w.lost)
 }
@@ -118,6 +119,28 @@ impl W {
             parts.push(format!("enforce: {}", e.value.as_str()));
         }
         self.line(level, "domain", &format!("{{{}}}", parts.join(", ")));
+    }
+
+    /// A noise as the reader keeps it: additive Gaussian with `sigma`, its seed and targets
+    /// (what myelin cannot integrate is refused on reading, so it is not written).
+    fn noise(&mut self, level: usize, n: &Noise) {
+        self.key(level, "noise");
+        self.line(level + 1, "additive", "true");
+        if let Some(sg) = &n.sigma {
+            self.key(level + 1, "parameters");
+            self.key(level + 2, "sigma");
+            self.line(level + 3, "value", &number(sg.value));
+        }
+        if let Some(seed) = &n.seed {
+            self.line(level + 1, "seed", &seed.value.to_string());
+        }
+        if !n.targets.is_empty() {
+            let names: Vec<String> = n.targets.iter().map(|t| quote(&t.value)).collect();
+            self.line(level + 1, "targets", &format!("[{}]", names.join(", ")));
+        }
+        if let Some(u) = &n.unsupported {
+            self.lost.push(format!("the noise's {} is not written", u.value));
+        }
     }
 
     fn dynamics(&mut self, d: &Dynamics, l: usize) {
@@ -253,6 +276,9 @@ impl W {
                     if b {
                         self.line(l + 2, k, "true");
                     }
+                }
+                if let Some(n) = &s.noise {
+                    self.noise(l + 2, n);
                 }
             }
         }

@@ -570,4 +570,59 @@ fn coupled_network_exports_coupling_and_edges() {
     assert!(!ct.parameters.iter().any(|p| p.name == "c"));
     let net = m.components.iter().find(|c| c.id.as_deref() == Some("net")).unwrap();
     assert_eq!(net.children.len(), 5);
+    // The JAX export integrates the same network: the edges, the coupling and a row per node.
+    let (exp, _, mut diags) = load(yaml);
+    let script = myelin_tvbo::to_jax(&exp.unwrap(), &ExportOptions::default(), &mut diags).expect("exports to JAX");
+    for line in [
+        "N_NODES = 3",
+        "EDGE_SOURCE = jnp.array([0, 2], dtype=jnp.int32)",
+        "EDGE_TARGET = jnp.array([1, 1], dtype=jnp.int32)",
+        "EDGE_WEIGHT = jnp.array([0.5, 0.25])",
+        "    \"a\": 2.0,",
+        "    gx = jax.ops.segment_sum(EDGE_WEIGHT * (x_j_0), EDGE_TARGET, num_segments=N_NODES)",
+        "    inputs[\"c\"] = (cpl_a * gx)  # output 0",
+        "    [1.0],  # node 0",
+        "    c = coupling(state)",
+    ] {
+        assert!(script.lines().any(|l| l == line), "missing `{line}` in:\n{script}");
+    }
+}
+
+#[test]
+fn noise_becomes_an_assignment_after_each_step() {
+    let yaml = "id: 1\nlabel: ou\ndynamics:\n  name: OU\n  state_variables:\n    x:\n      equation: {rhs: -x}\n      noise:\n        parameters: {sigma: {value: 0.5}}\n    y:\n      equation: {rhs: -y}\nintegration:\n  step_size: 0.04\n";
+    let model = export(yaml);
+    let ct = &model.component_types["OU"];
+    let constant = |name: &str| ct.constants.iter().find(|c| c.name == name).map(|c| c.value.clone());
+    assert_eq!(constant("SIGMA_x").as_deref(), Some("0.5"));
+    assert_eq!(constant("SQRT_DT").as_deref(), Some("0.2"));
+    assert!(constant("SIGMA_y").is_none(), "y has no noise");
+    // One condition that always holds, assigning x only, before any event or clamp.
+    let dynamics = dynamics(&model, "OU");
+    let first = &dynamics.body.on_conditions[0];
+    assert_eq!(first.test.text, "SQRT_DT .gt. 0");
+    let [Action::StateAssignment { variable, value, .. }] = first.actions.as_slice() else { panic!("{:?}", first.actions) };
+    assert_eq!(variable, "x");
+    assert!(value.text.contains("random(1)") && value.text.starts_with("x + SIGMA_x*SQRT_DT*"), "{}", value.text);
+    // It reads back from YAML with its noise.
+    let (exp, _, _) = load(yaml);
+    let (text, lost) = myelin_tvbo::write_yaml(&exp.unwrap());
+    assert!(lost.is_empty(), "{lost:?}");
+    let again = export(&text);
+    assert_eq!(xml(&again), xml(&model));
+}
+
+#[test]
+fn noise_myelin_cannot_integrate_is_refused() {
+    let base = "id: 1\nlabel: n\ndynamics:\n  name: N\n  state_variables:\n    x:\n      equation: {rhs: -x}\nintegration:\n  noise:\n";
+    for (extra, line, col) in [
+        ("    additive: false\n", 10, 15),
+        ("    correlated: true\n", 10, 17),
+        ("    parameters: {nsig: {value: 1}}\n", 10, 18),
+        ("    targets: [z]\n", 10, 15),
+    ] {
+        let found = problems(&format!("{base}{extra}"));
+        let code = if extra.contains("targets") { "undefined-symbol" } else { "unsupported-noise" };
+        assert!(found.contains(&(line, col, code)), "{extra}: {found:?}");
+    }
 }

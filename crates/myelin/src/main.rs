@@ -163,7 +163,7 @@ pub(crate) fn load_and_check(
     diags: &mut Diagnostics,
 ) -> Result<myelin_lems::Loaded, myelin_lems::Unusable> {
     if tvbo_cmd::is_tvbo(file) {
-        return tvbo_cmd::load_and_check(file, sources, diags, true);
+        return tvbo_cmd::load_and_check(file, sources, diags, true, None);
     }
     let opts = myelin_lems::LoadOptions { include_dirs: include_dirs.to_vec() };
     let loaded = myelin_lems::load(file, &opts, &myelin_lems::OsFs, sources, diags)?;
@@ -180,7 +180,7 @@ fn validate(files: &[PathBuf], include_dirs: Vec<PathBuf>, format: Format, quiet
     for (i, file) in files.iter().enumerate() {
         let mut sources = SourceMap::new();
         let mut diags = Diagnostics::new();
-        let loaded = if tvbo_cmd::is_tvbo(file) { tvbo_cmd::load_and_check(file, &mut sources, &mut diags, false) } else { load_and_check(file, &include_dirs, &mut sources, &mut diags) };
+        let loaded = if tvbo_cmd::is_tvbo(file) { tvbo_cmd::load_and_check(file, &mut sources, &mut diags, false, None) } else { load_and_check(file, &include_dirs, &mut sources, &mut diags) };
         match loaded {
             Err(e) => {
                 worst = worst.max(EXIT_UNUSABLE);

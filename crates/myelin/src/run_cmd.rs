@@ -527,7 +527,13 @@ pub(crate) fn run(args: RunArgs) -> u8 {
     let wall_start = std::time::SystemTime::now();
     let mut sources = SourceMap::new();
     let mut diags = Diagnostics::new();
-    let loaded = match crate::load_and_check(&args.file, &args.include_dirs, &mut sources, &mut diags) {
+    let tvbo = crate::tvbo_cmd::is_tvbo(&args.file);
+    let loaded = if tvbo {
+        crate::tvbo_cmd::load_and_check(&args.file, &mut sources, &mut diags, true, args.dt.as_deref())
+    } else {
+        crate::load_and_check(&args.file, &args.include_dirs, &mut sources, &mut diags)
+    };
+    let loaded = match loaded {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error[unreadable]: cannot read {e}");
@@ -576,7 +582,9 @@ pub(crate) fn run(args: RunArgs) -> u8 {
             }
         }
     }
-    if let Some(s) = args.seed {
+    // `--seed`, else the seed a TVBO experiment's noise gives.
+    let seed = args.seed.or_else(|| if tvbo { crate::tvbo_cmd::integration(&args.file).and_then(|(_, s)| s) } else { None });
+    if let Some(s) = seed {
         sim.set_seed(s);
     }
     // TVBO models integrate with Heun by default, as TVB does; LEMS/NeuroML with jLEMS's Euler.
@@ -588,7 +596,7 @@ pub(crate) fn run(args: RunArgs) -> u8 {
                 return crate::EXIT_UNUSABLE;
             }
         },
-        None if crate::tvbo_cmd::is_tvbo(&args.file) => {
+        None if tvbo => {
             // The experiment's own integrator, else TVB's default, Heun.
             match crate::tvbo_cmd::integration(&args.file).and_then(|(m, _)| m) {
                 Some(name) => match crate::tvbo_cmd::method_from_tvbo(&name) {
@@ -603,23 +611,6 @@ pub(crate) fn run(args: RunArgs) -> u8 {
         }
         None => myelin_sim::Method::Euler,
     };
-    // Noise would be silently dropped: refuse instead.
-    if crate::tvbo_cmd::is_tvbo(&args.file)
-        && let Some((_, Some(noise))) = crate::tvbo_cmd::integration(&args.file)
-    {
-        let d = myelin_diag::Diagnostic::error(
-            "unsupported-noise",
-            "the experiment's integration has noise; myelin run has no stochastic integrator yet",
-        )
-        .at(noise)
-        .with_note("remove `noise` to run the deterministic model, or export it (`myelin export`) for another simulator");
-        // The span points into a file read by `integration`; read it again for the message.
-        let mut s2 = SourceMap::new();
-        let mut d2 = Diagnostics::new();
-        let _ = crate::tvbo_cmd::load_and_check(&args.file, &mut s2, &mut d2, false);
-        eprint!("{}", myelin_diag::render_text(&s2, &d));
-        return crate::EXIT_INVALID;
-    }
     if let Err(e) = sim.set_method(method) {
         eprint!("{}", myelin_diag::render_text(&sources, &e.to_diagnostic()));
         return crate::EXIT_INVALID;

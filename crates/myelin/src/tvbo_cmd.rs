@@ -156,12 +156,14 @@ fn read_experiment(
 
 /// Loads a TVBO file as the LEMS model its export would write, and checks that model.
 /// Problems that only stop the LEMS export are errors when `for_lems`, warnings otherwise
-/// (`myelin validate`: the TVBO file itself is valid).
+/// (`myelin validate`: the TVBO file itself is valid). `dt` is the step the model will run
+/// with when it is not the experiment's own (`myelin run --dt`): the noise scales with it.
 pub(crate) fn load_and_check(
     file: &Path,
     sources: &mut SourceMap,
     diags: &mut Diagnostics,
     for_lems: bool,
+    dt: Option<&str>,
 ) -> Result<myelin_lems::Loaded, myelin_lems::Unusable> {
     let exp = read_experiment(file, sources, diags)?;
     let mut model = myelin_ir::Model::default();
@@ -170,7 +172,13 @@ pub(crate) fn load_and_check(
         && !diags.has_errors()
     {
         let mut export_diags = Diagnostics::new();
-        match myelin_tvbo::to_lems(&exp, &ExportOptions::default(), &mut export_diags) {
+        let mut opts = ExportOptions::default();
+        if let Some(dt) = dt {
+            let unit = exp.integration.time_scale.as_ref().map_or(myelin_tvbo::defaults::TIME_SCALE, |t| t.value.as_str());
+            // A bad value is reported where `myelin run` reads `--dt`.
+            opts.dt = parse_time(dt, unit).ok();
+        }
+        match myelin_tvbo::to_lems(&exp, &opts, &mut export_diags) {
             Some((m, _)) => {
                 myelin_check::check(&m, &mut export_diags);
                 model = m;
@@ -470,12 +478,18 @@ pub(crate) fn models(name: Option<&str>) -> u8 {
 }
 
 /// What a TVBO experiment asks of the integrator: its `integration.method` (as written) and
-/// where it asks for noise, if it does. `None` when the file cannot be read as TVBO.
-pub(crate) fn integration(file: &Path) -> Option<(Option<String>, Option<myelin_diag::Span>)> {
+/// the seed its noise gives, if any. `None` when the file cannot be read as TVBO.
+pub(crate) fn integration(file: &Path) -> Option<(Option<String>, Option<i64>)> {
     let mut sources = SourceMap::new();
     let mut diags = Diagnostics::new();
     let exp = read_experiment(file, &mut sources, &mut diags).ok()??;
-    Some((exp.integration.method.as_ref().map(|m| m.value.clone()), exp.integration.noise))
+    let seed = exp
+        .integration
+        .noise
+        .iter()
+        .chain(exp.dynamics.state_variables.iter().filter_map(|s| s.noise.as_ref()))
+        .find_map(|n| n.seed.as_ref().map(|s| s.value));
+    Some((exp.integration.method.as_ref().map(|m| m.value.clone()), seed))
 }
 
 /// TVB's integrator names (and plain ones) as myelin's methods.

@@ -92,7 +92,7 @@ fn invalid_and_unsupported_models_exit_non_zero_with_locations() {
 }
 
 #[test]
-fn tvbo_runs_choose_the_integrator_and_refuse_noise() {
+fn tvbo_runs_choose_the_integrator_and_refuse_unsupported_noise() {
     let d = temp_dir("tvbo");
     // A built-in model by name, with each method; an unknown method is a usage error.
     for m in ["euler", "heun", "rk4"] {
@@ -102,13 +102,53 @@ fn tvbo_runs_choose_the_integrator_and_refuse_noise() {
     }
     let (code, _, err) = myelin(&d, &["run", "FitzHughNagumo", "--method", "leapfrog", "--quiet"]);
     assert_eq!(code, 2, "{err}");
-    // An experiment asking for noise is refused at its `noise`, not run without it.
-    let exp = "id: 1\nlabel: noisy\ndynamics:\n  name: FitzHughNagumo\nintegration:\n  method: heun\n  step_size: 0.1\n  duration: 10.0\n  noise:\n    name: Additive\n";
+    // Noise myelin cannot integrate is refused where the file asks for it, not run without it.
+    let exp = "id: 1\nlabel: noisy\ndynamics:\n  name: FitzHughNagumo\nintegration:\n  method: heun\n  step_size: 0.1\n  duration: 10.0\n  noise:\n    additive: false\n    parameters: {sigma: {value: 0.1}}\n";
     std::fs::write(d.join("noisy.yaml"), exp).unwrap();
     let (code, _, err) = myelin(&d, &["run", "noisy.yaml", "--quiet"]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("noisy.yaml:9:3: error[unsupported-noise]"), "{err}");
+    assert!(err.contains("noisy.yaml:10:15: error[unsupported-noise]"), "{err}");
     assert!(!d.join("results").exists(), "nothing written");
+}
+
+/// An Ornstein-Uhlenbeck process: dx/dt = -x (per ms) with additive noise of intensity sigma on
+/// x, integrated with `method` at `dt` ms for 2 s.
+fn ou_experiment(method: &str, dt: f64, sigma_on_state: bool) -> String {
+    let noise = "noise:\n  additive: true\n  parameters:\n    sigma:\n      value: 0.5\n";
+    let indent = |n: usize| noise.lines().map(|l| format!("{}{l}\n", " ".repeat(n))).collect::<String>();
+    let (own, global) = if sigma_on_state { (indent(6), String::new()) } else { (String::new(), indent(2)) };
+    format!(
+        "id: 1\nlabel: ou\ndynamics:\n  name: OU\n  state_variables:\n    x:\n      initial_value: 0.0\n      equation: {{rhs: -x}}\n{own}\
+         integration:\n  method: {method}\n  step_size: {dt}\n  duration: 2000.0\n{global}"
+    )
+}
+
+#[test]
+fn tvbo_noise_is_additive_gaussian_white_noise() {
+    let d = temp_dir("noise");
+    for (k, (method, own)) in [("euler", true), ("heun", false)].into_iter().enumerate() {
+        let file = format!("ou{k}.yaml");
+        std::fs::write(d.join(&file), ou_experiment(method, 0.05, own)).unwrap();
+        let (code, _, err) = myelin(&d, &["run", &file, "--quiet", "--seed", "7", "--out-dir", method]);
+        assert_eq!(code, 0, "{method}: {err}");
+        let rows = table(&d.join(method).join("results/OU.dat"));
+        assert_eq!(rows.len(), 40_001);
+        // Stationary variance sigma^2 / 2 = 0.125 (Euler-Maruyama at this step: 0.128); a 2 s
+        // run holds ~1000 correlation times, so the estimate is good to a few percent.
+        let xs: Vec<f64> = rows[200..].iter().map(|r| r[1]).collect();
+        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / xs.len() as f64;
+        assert!(mean.abs() < 0.06, "{method}: mean {mean}");
+        assert!((var - 0.127).abs() < 0.025, "{method}: variance {var}");
+    }
+    // The seed decides the path: the same seed gives the same file, another seed another.
+    let (code, _, err) = myelin(&d, &["run", "ou0.yaml", "--quiet", "--seed", "7", "--out-dir", "again"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = myelin(&d, &["run", "ou0.yaml", "--quiet", "--seed", "8", "--out-dir", "other"]);
+    assert_eq!(code, 0, "{err}");
+    let read = |dir: &str| std::fs::read(d.join(dir).join("results/OU.dat")).unwrap();
+    assert_eq!(read("euler"), read("again"));
+    assert_ne!(read("euler"), read("other"));
 }
 
 #[test]
