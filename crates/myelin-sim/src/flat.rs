@@ -260,11 +260,14 @@ impl<'s, 'm> Builder<'s, 'm> {
         let saved = self.cache.clone();
         let mut to_end = vec![];
         for (cond, val) in cases {
+            // Reaching this case means every earlier condition was evaluated (and false), but
+            // no earlier value was: only what the conditions loaded is known here.
             let skip = cond.map(|c| {
                 let c = self.expr(c, base);
                 self.ops.push(FOp::JumpIfNot { c, to: 0 });
                 self.ops.len() - 1
             });
+            let known = self.cache.clone();
             let v = self.expr(val, base);
             self.ops.push(FOp::Mov { d, s: v });
             to_end.push(self.ops.len());
@@ -273,6 +276,7 @@ impl<'s, 'm> Builder<'s, 'm> {
                 let next = self.here();
                 self.patch(at, next);
             }
+            self.cache = known;
         }
         let nan = self.konst(f64::NAN);
         self.ops.push(FOp::Mov { d, s: nan });

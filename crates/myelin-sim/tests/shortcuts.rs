@@ -269,3 +269,67 @@ fn flat_programs_cover_a_detailed_cell() {
         assert!(sim.compiled_pieces() > 0, "the JIT compiled nothing");
     }
 }
+
+/// Conditional derived variables whose later cases read what an earlier case's value (not
+/// taken) reads first: flat programs must not reuse a value that path never loaded.
+const CASES: &str = r#"
+<Lems>
+  <Target component="sim"/>
+  <Dimension name="time" t="1"/>
+  <Dimension name="per_time" t="-1"/>
+  <Unit symbol="ms" dimension="time" power="-3"/>
+  <Unit symbol="per_ms" dimension="per_time" power="3"/>
+  <ComponentType name="Simulation">
+    <Parameter name="length" dimension="time"/>
+    <Parameter name="step" dimension="time"/>
+    <ComponentReference name="target" type="Component"/>
+    <Children name="outputs" type="OutputFile"/>
+  </ComponentType>
+  <ComponentType name="OutputFile">
+    <Text name="fileName"/>
+    <Children name="columns" type="OutputColumn"/>
+  </ComponentType>
+  <ComponentType name="OutputColumn"><Path name="quantity"/></ComponentType>
+  <ComponentType name="pw">
+    <Parameter name="p" dimension="none"/>
+    <Parameter name="rate" dimension="per_time"/>
+    <Exposure name="x" dimension="none"/>
+    <Exposure name="h" dimension="none"/>
+    <Dynamics>
+      <StateVariable name="x" dimension="none" exposure="x"/>
+      <StateVariable name="y" dimension="none"/>
+      <ConditionalDerivedVariable name="h" dimension="none" exposure="h">
+        <Case condition="p .gt. 0" value="2 * y + x"/>
+        <Case condition="x .gt. 10" value="y * x"/>
+        <Case value="y + 1 + x"/>
+      </ConditionalDerivedVariable>
+      <TimeDerivative variable="x" value="h * rate"/>
+      <TimeDerivative variable="y" value="-y * rate"/>
+      <OnStart><StateAssignment variable="y" value="3"/></OnStart>
+    </Dynamics>
+  </ComponentType>
+  <pw id="c" p="-1" rate="0.5 per_ms"/>
+  <Simulation id="sim" length="50ms" step="0.01ms" target="c">
+    <OutputFile id="f" fileName="x.dat">
+      <OutputColumn id="x" quantity="x"/>
+      <OutputColumn id="h" quantity="h"/>
+    </OutputFile>
+  </Simulation>
+</Lems>
+"#;
+
+#[test]
+fn flat_programs_keep_conditional_cases_apart() {
+    let mut sources = SourceMap::new();
+    let mut diags = Diagnostics::new();
+    let loaded = load_str("/cases.xml", CASES, &LoadOptions::default(), &MemFs::new(), &mut sources, &mut diags);
+    myelin_check::check(&loaded.model, &mut diags);
+    let errors: String = diags.iter().filter(|d| d.is_error()).map(|d| myelin_diag::render_text(&sources, d)).collect();
+    assert!(errors.is_empty(), "{errors}");
+    let reference = simulate(&loaded.model, Options::reference(), None).unwrap();
+    assert!(reference.rows.last().unwrap().2[0] > 10.0, "the second case should come into play");
+    for jit in [false, true] {
+        let flat = simulate(&loaded.model, Options { flat: true, jit, ..Options::reference() }, None).unwrap();
+        assert!(flat.rows == reference.rows, "flat programs (jit: {jit}) change the results");
+    }
+}

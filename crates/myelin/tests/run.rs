@@ -284,3 +284,27 @@ fn reference_engine_agrees_with_the_fast_one_on_a_network_with_merged_synapses()
     assert!(fast < reference, "{fast} instances (fast) vs {reference} (reference)");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Every built-in TVBO model, exported to LEMS and run for 50 ms: the fast engine (flat
+/// programs, the JIT) writes exactly the reference interpreter's file.
+#[test]
+fn builtin_models_run_exactly_as_the_reference_interpreter() {
+    let d = temp_dir("builtins-exact");
+    let (code, listing, err) = myelin(&d, &["models"]);
+    assert_eq!(code, 0, "{err}");
+    let names: Vec<&str> = listing.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    assert!(names.len() >= 17, "{listing}");
+    for name in names {
+        let xml = format!("{name}.xml");
+        let (code, _, err) = myelin(&d, &["export", name, "-o", &xml, "--duration", "50ms"]);
+        assert_eq!(code, 0, "{name}: {err}");
+        for (dir, extra) in [("fast", None), ("reference", Some("--reference"))] {
+            let mut args = vec!["run", xml.as_str(), "--quiet", "--out-dir", dir];
+            args.extend(extra);
+            let (code, _, err) = myelin(&d, &args);
+            assert_eq!(code, 0, "{name} {dir}: {err}");
+        }
+        let file = |dir: &str| std::fs::read(d.join(dir).join(format!("results/{name}.dat"))).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(file("fast") == file("reference"), "{name}: the fast engine differs from the reference interpreter");
+    }
+}
