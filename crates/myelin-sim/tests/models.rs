@@ -5,31 +5,19 @@ use myelin_diag::{Diagnostics, SourceMap};
 use myelin_lems::{load_str, LoadOptions, MemFs};
 use myelin_sim::{Simulation, Sink};
 
-const HEADER: &str = r#"
+const UNITS: &str = r#"
   <Dimension name="time" t="1"/>
   <Dimension name="per_time" t="-1"/>
   <Dimension name="voltage" m="1" l="2" t="-3" i="-1"/>
   <Unit symbol="s" dimension="time" power="0"/>
   <Unit symbol="ms" dimension="time" power="-3"/>
   <Unit symbol="mV" dimension="voltage" power="-3"/>
-  <ComponentType name="Simulation">
-    <Parameter name="length" dimension="time"/>
-    <Parameter name="step" dimension="time"/>
-    <ComponentReference name="target" type="Component"/>
-    <Children name="outputs" type="OutputFile"/>
-    <Children name="events" type="EventOutputFile"/>
-  </ComponentType>
-  <ComponentType name="OutputFile">
-    <Text name="fileName"/>
-    <Children name="columns" type="OutputColumn"/>
-  </ComponentType>
-  <ComponentType name="OutputColumn"><Path name="quantity"/></ComponentType>
-  <ComponentType name="EventOutputFile">
-    <Text name="fileName"/><Text name="format"/>
-    <Children name="selections" type="EventSelection"/>
-  </ComponentType>
-  <ComponentType name="EventSelection"><Path name="select"/><Text name="eventPort"/></ComponentType>
 "#;
+
+/// Dimensions, units and the simulation element types every model here uses.
+fn header() -> String {
+    format!("{UNITS}{}", myelin_testkit::SIMULATION_TYPES)
+}
 
 #[derive(Default)]
 struct Memory {
@@ -47,7 +35,7 @@ impl Sink for Memory {
 }
 
 fn run(body: &str) -> Memory {
-    let text = format!("<Lems><Target component=\"sim\"/>{HEADER}{body}</Lems>");
+    let text = format!("<Lems><Target component=\"sim\"/>{}{body}</Lems>", header());
     let mut sources = SourceMap::new();
     let mut diags = Diagnostics::new();
     let loaded = load_str("/m.xml", &text, &LoadOptions::default(), &MemFs::new(), &mut sources, &mut diags);
@@ -145,7 +133,8 @@ fn regime_changes_show_in_exposures_one_row_later() {
 #[test]
 fn unsupported_constructs_are_refused_not_ignored() {
     let text = format!(
-        "<Lems><Target component=\"sim\"/>{HEADER}{}</Lems>",
+        "<Lems><Target component=\"sim\"/>{}{}</Lems>",
+        header(),
         r#"<ComponentType name="s"><Dynamics simultaneous="true"><StateVariable name="x" dimension="none"/></Dynamics></ComponentType>
            <s id="a"/><Simulation id="sim" length="1ms" step="0.1ms" target="a"/>"#
     );
@@ -159,7 +148,8 @@ fn unsupported_constructs_are_refused_not_ignored() {
 
 fn decay(method: myelin_sim::Method) -> Vec<f64> {
     let text = format!(
-        "<Lems><Target component=\"sim\"/>{HEADER}{}</Lems>",
+        "<Lems><Target component=\"sim\"/>{}{}</Lems>",
+        header(),
         r#"<ComponentType name="decay">
              <Parameter name="tau" dimension="time"/>
              <Exposure name="x" dimension="none"/>

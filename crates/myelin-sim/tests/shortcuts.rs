@@ -132,23 +132,7 @@ const NETWORK: &str = r#"
   <Unit symbol="s" dimension="time" power="0"/>
   <Unit symbol="ms" dimension="time" power="-3"/>
   <Unit symbol="per_s" dimension="per_time" power="0"/>
-  <ComponentType name="Simulation">
-    <Parameter name="length" dimension="time"/>
-    <Parameter name="step" dimension="time"/>
-    <ComponentReference name="target" type="Component"/>
-    <Children name="outputs" type="OutputFile"/>
-    <Children name="events" type="EventOutputFile"/>
-  </ComponentType>
-  <ComponentType name="OutputFile">
-    <Text name="fileName"/>
-    <Children name="columns" type="OutputColumn"/>
-  </ComponentType>
-  <ComponentType name="OutputColumn"><Path name="quantity"/></ComponentType>
-  <ComponentType name="EventOutputFile">
-    <Text name="fileName"/><Text name="format"/>
-    <Children name="selections" type="EventSelection"/>
-  </ComponentType>
-  <ComponentType name="EventSelection"><Path name="select"/><Text name="eventPort"/></ComponentType>
+  SIMULATION_TYPES
 
   <ComponentType name="expSyn">
     <Parameter name="tau" dimension="time"/>
@@ -228,7 +212,7 @@ fn merged_and_batched_network_agrees_with_the_reference_interpreter() {
             connections.push_str(&format!("<syncon synapse=\"syn\" from=\"p0[{a}]\" to=\"p1[{b}]\"/>\n"));
         }
     }
-    let text = NETWORK.replace("CONNECTIONS", &connections);
+    let text = NETWORK.replace("CONNECTIONS", &connections).replace("SIMULATION_TYPES", myelin_testkit::SIMULATION_TYPES);
     let mut sources = SourceMap::new();
     let mut diags = Diagnostics::new();
     let loaded = load_str("/net.xml", &text, &LoadOptions::default(), &MemFs::new(), &mut sources, &mut diags);
@@ -279,17 +263,7 @@ const CASES: &str = r#"
   <Dimension name="per_time" t="-1"/>
   <Unit symbol="ms" dimension="time" power="-3"/>
   <Unit symbol="per_ms" dimension="per_time" power="3"/>
-  <ComponentType name="Simulation">
-    <Parameter name="length" dimension="time"/>
-    <Parameter name="step" dimension="time"/>
-    <ComponentReference name="target" type="Component"/>
-    <Children name="outputs" type="OutputFile"/>
-  </ComponentType>
-  <ComponentType name="OutputFile">
-    <Text name="fileName"/>
-    <Children name="columns" type="OutputColumn"/>
-  </ComponentType>
-  <ComponentType name="OutputColumn"><Path name="quantity"/></ComponentType>
+  SIMULATION_TYPES
   <ComponentType name="pw">
     <Parameter name="p" dimension="none"/>
     <Parameter name="rate" dimension="per_time"/>
@@ -322,7 +296,8 @@ const CASES: &str = r#"
 fn flat_programs_keep_conditional_cases_apart() {
     let mut sources = SourceMap::new();
     let mut diags = Diagnostics::new();
-    let loaded = load_str("/cases.xml", CASES, &LoadOptions::default(), &MemFs::new(), &mut sources, &mut diags);
+    let text = CASES.replace("SIMULATION_TYPES", myelin_testkit::SIMULATION_TYPES);
+    let loaded = load_str("/cases.xml", &text, &LoadOptions::default(), &MemFs::new(), &mut sources, &mut diags);
     myelin_check::check(&loaded.model, &mut diags);
     let errors: String = diags.iter().filter(|d| d.is_error()).map(|d| myelin_diag::render_text(&sources, d)).collect();
     assert!(errors.is_empty(), "{errors}");

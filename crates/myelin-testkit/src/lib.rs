@@ -5,6 +5,29 @@
 
 use std::path::PathBuf;
 
+/// The component types of LEMS's simulation elements (`Simulation`, `OutputFile`,
+/// `OutputColumn`, `EventOutputFile`, `EventSelection`), for self-contained test documents
+/// that cannot include the core types. They need a `time` dimension.
+pub const SIMULATION_TYPES: &str = r#"
+  <ComponentType name="Simulation">
+    <Parameter name="length" dimension="time"/>
+    <Parameter name="step" dimension="time"/>
+    <ComponentReference name="target" type="Component"/>
+    <Children name="outputs" type="OutputFile"/>
+    <Children name="events" type="EventOutputFile"/>
+  </ComponentType>
+  <ComponentType name="OutputFile">
+    <Text name="fileName"/>
+    <Children name="columns" type="OutputColumn"/>
+  </ComponentType>
+  <ComponentType name="OutputColumn"><Path name="quantity"/></ComponentType>
+  <ComponentType name="EventOutputFile">
+    <Text name="fileName"/><Text name="format"/>
+    <Children name="selections" type="EventSelection"/>
+  </ComponentType>
+  <ComponentType name="EventSelection"><Path name="select"/><Text name="eventPort"/></ComponentType>
+"#;
+
 /// The cache directory: `$MYELIN_CACHE`, else `~/.cache/myelin`.
 pub fn cache_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("MYELIN_CACHE") {
