@@ -4,21 +4,12 @@
 use std::path::Path;
 use std::process::Command;
 
-const MODEL: &str = r#"<Lems>
+/// A decaying variable and its simulation (`OUT`: the output file's name).
+const DECAY: &str = r#"<Lems>
   <Target component="sim"/>
   <Dimension name="time" t="1"/>
   <Unit symbol="ms" dimension="time" power="-3"/>
-  <ComponentType name="Simulation">
-    <Parameter name="length" dimension="time"/>
-    <Parameter name="step" dimension="time"/>
-    <ComponentReference name="target" type="Component"/>
-    <Children name="outputs" type="OutputFile"/>
-  </ComponentType>
-  <ComponentType name="OutputFile">
-    <Text name="fileName"/>
-    <Children name="columns" type="OutputColumn"/>
-  </ComponentType>
-  <ComponentType name="OutputColumn"><Path name="quantity"/></ComponentType>
+  SIMULATION_TYPES
   <ComponentType name="decay">
     <Parameter name="tau" dimension="time"/>
     <Exposure name="x" dimension="none"/>
@@ -35,6 +26,11 @@ const MODEL: &str = r#"<Lems>
 </Lems>
 "#;
 
+/// [`DECAY`] with the simulation element types filled in.
+fn model() -> String {
+    DECAY.replace("SIMULATION_TYPES", myelin_testkit::SIMULATION_TYPES)
+}
+
 fn myelin(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_myelin")).args(args).current_dir(dir).output().expect("runs");
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
@@ -50,7 +46,7 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 #[test]
 fn writes_jlems_layout_creating_missing_directories() {
     let d = temp_dir("ok");
-    std::fs::write(d.join("m.xml"), MODEL.replace("OUT", "results/x.dat")).unwrap();
+    std::fs::write(d.join("m.xml"), model().replace("OUT", "results/x.dat")).unwrap();
     let (code, _, err) = myelin(&d, &["run", "--quiet", "m.xml"]);
     assert_eq!(code, 0, "{err}");
     let text = std::fs::read_to_string(d.join("results/x.dat")).unwrap();
@@ -62,7 +58,7 @@ fn writes_jlems_layout_creating_missing_directories() {
 fn refuses_outputs_outside_the_model_directory() {
     let d = temp_dir("outside");
     std::fs::create_dir_all(d.join("m")).unwrap();
-    std::fs::write(d.join("m/m.xml"), MODEL.replace("OUT", "../escape.dat")).unwrap();
+    std::fs::write(d.join("m/m.xml"), model().replace("OUT", "../escape.dat")).unwrap();
     let (code, _, err) = myelin(&d, &["run", "--quiet", "m/m.xml"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("outside the model's directory"), "{err}");
@@ -77,11 +73,11 @@ fn refuses_outputs_outside_the_model_directory() {
 #[test]
 fn invalid_and_unsupported_models_exit_non_zero_with_locations() {
     let d = temp_dir("bad");
-    std::fs::write(d.join("bad.xml"), MODEL.replace("tau=\"1ms\"", "tau=\"1mV\"")).unwrap();
+    std::fs::write(d.join("bad.xml"), model().replace("tau=\"1ms\"", "tau=\"1mV\"")).unwrap();
     let (code, _, err) = myelin(&d, &["run", "--quiet", "bad.xml"]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("bad.xml:25:22: error[unknown-unit]"), "{err}");
-    let unsupported = MODEL.replace("<Dynamics>", "<Dynamics simultaneous=\"true\">").replace("OUT", "x.dat");
+    assert!(err.contains("bad.xml:33:22: error[unknown-unit]"), "{err}");
+    let unsupported = model().replace("<Dynamics>", "<Dynamics simultaneous=\"true\">").replace("OUT", "x.dat");
     std::fs::write(d.join("u.xml"), unsupported).unwrap();
     let (code, _, err) = myelin(&d, &["run", "--quiet", "u.xml"]);
     assert_eq!(code, 1, "{err}");
