@@ -115,8 +115,13 @@ pub(crate) fn compile(flat: &mut Flat, chunks: &mut [Chunk], lens: (usize, usize
     if lens.0 >= limit || lens.1 >= limit || regs >= limit {
         return;
     }
+    // A temporary read before it is written in its piece would carry a value from an earlier
+    // piece through the register file; the builder never produces one (values are reloaded
+    // after every condition), and if it ever did, everything stays interpreted.
+    if has_upward_exposed(flat, chunks) {
+        return;
+    }
     let Some(mut module) = module() else { return };
-    let live = upward_exposed(flat, chunks);
     let mut sig = module.make_signature();
     for _ in 0..3 {
         sig.params.push(AbiParam::new(types::I64));
@@ -139,7 +144,7 @@ pub(crate) fn compile(flat: &mut Flat, chunks: &mut [Chunk], lens: (usize, usize
             ctx.func.signature = sig.clone();
             ctx.func.name = UserFuncName::user(0, id.as_u32());
             let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-            let lowered = Lower::new(flat, b, &live, lens, call_conv).piece(piece, module.target_config());
+            let lowered = Lower::new(flat, b, lens, call_conv).piece(piece, module.target_config());
             if !lowered || module.define_function(id, &mut ctx).is_err() {
                 // Something unexpected: run everything interpreted rather than half of it.
                 return;
@@ -194,36 +199,28 @@ fn uses(op: &FOp) -> (([u32; 2], usize), Option<u32>) {
     }
 }
 
-/// Temporaries some piece reads before writing them (so they must come from, and go to, the
-/// register file in memory). The builder keeps values within one piece, so this is normally
-/// empty; it is computed rather than assumed.
-fn upward_exposed(flat: &Flat, chunks: &[Chunk]) -> FxHashSet<u32> {
-    let mut out = FxHashSet::default();
-    for chunk in chunks {
-        let Chunk::Flat(pieces) = chunk else { continue };
-        for piece in pieces {
+/// Whether some piece reads a temporary before writing it.
+fn has_upward_exposed(flat: &Flat, chunks: &[Chunk]) -> bool {
+    chunks.iter().any(|chunk| {
+        let Chunk::Flat(pieces) = chunk else { return false };
+        pieces.iter().any(|piece| {
             let mut written = FxHashSet::default();
-            for op in &flat.ops[piece.ops.clone()] {
+            flat.ops[piece.ops.clone()].iter().any(|op| {
                 let ((reads, n), w) = uses(op);
-                for &r in &reads[..n] {
-                    if r as usize >= flat.fixed && !written.contains(&r) {
-                        out.insert(r);
-                    }
-                }
+                let early = reads[..n].iter().any(|&r| r as usize >= flat.fixed && !written.contains(&r));
                 if let Some(w) = w {
                     written.insert(w);
                 }
-            }
-        }
-    }
-    out
+                early
+            })
+        })
+    })
 }
 
 /// Lowers one piece into cranelift IR.
 struct Lower<'f, 'b> {
     flat: &'f Flat,
     b: FunctionBuilder<'b>,
-    live: &'f FxHashSet<u32>,
     lens: (usize, usize),
     vars: FxHashMap<u32, Variable>,
     blocks: FxHashMap<u32, Block>,
@@ -236,13 +233,13 @@ struct Lower<'f, 'b> {
 const TRUSTED: MemFlagsData = MemFlagsData::trusted();
 
 impl<'f, 'b> Lower<'f, 'b> {
-    fn new(flat: &'f Flat, mut b: FunctionBuilder<'b>, live: &'f FxHashSet<u32>, lens: (usize, usize), call_conv: cranelift_codegen::isa::CallConv) -> Self {
+    fn new(flat: &'f Flat, mut b: FunctionBuilder<'b>, lens: (usize, usize), call_conv: cranelift_codegen::isa::CallConv) -> Self {
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
         let p = b.block_params(entry);
         let params = [p[0], p[1], p[2], p[3], p[4]];
-        Lower { flat, b, live, lens, vars: FxHashMap::default(), blocks: FxHashMap::default(), params, unary_sig: None, binary_sig: None, call_conv }
+        Lower { flat, b, lens, vars: FxHashMap::default(), blocks: FxHashMap::default(), params, unary_sig: None, binary_sig: None, call_conv }
     }
 
     fn offset(k: u32) -> i32 {
@@ -282,9 +279,6 @@ impl<'f, 'b> Lower<'f, 'b> {
         }
         let v = self.var(r);
         self.b.def_var(v, x);
-        if self.live.contains(&r) {
-            self.b.ins().store(TRUSTED, x, self.params[2], Self::offset(r));
-        }
         Some(())
     }
 
